@@ -1,0 +1,45 @@
+"""Fit the Haar-box -> landmark-box calibration (landmarks.detect.HAAR_TO_LANDMARK_BOX).
+
+    python benchmarks/haar_calibration.py [--data ../shared/data/ibug300w]
+
+Runs OpenCV's Haar cascade on the training split (never the test files), matches each
+annotated face to its detection and prints the median centre offset and size of the
+tight landmark box in units of the Haar box width.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from landmarks.data import landmark_box, read_xml, split_train_val  # noqa: E402
+from landmarks.detect import HaarDetector  # noqa: E402
+from landmarks.evaluate import match_detections  # noqa: E402
+from landmarks.images import to_rgb_array  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"))
+    a = p.parse_args()
+    train, _ = split_train_val(read_xml(Path(a.data) / "labels_train.xml"))
+    detector, rows = HaarDetector(), []
+    for image, group in groupby(train, key=lambda r: r.image):
+        gts = [landmark_box(r.points) for r in group]
+        boxes, _ = detector(to_rgb_array(image))
+        for (x, y, w, h), m in zip(gts, match_detections(gts, boxes)):
+            if m is not None:
+                hx, hy, hw, hh = boxes[m]
+                rows.append(((x + w / 2 - hx - hw / 2) / hw, (y + h / 2 - hy - hh / 2) / hw, w / hw, h / hw))
+    rows = np.array(rows)
+    print(f"matched {len(rows)} of {len(train)} training faces")
+    print("HAAR_TO_LANDMARK_BOX = (%.3f, %.3f, %.3f, %.3f)" % tuple(np.median(rows, axis=0)))
+    print("spread (std):          (%.3f, %.3f, %.3f, %.3f)" % tuple(rows.std(axis=0)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Training images/s of a recipe, end to end (augmentation + forward + backward + update).
+
+    python benchmarks/train_throughput.py [--data ../shared/data/ibug300w] [--recipe tutorial] [--steps 10]
+
+Runs on the device it finds (CUDA when present, else CPU) with the trainer's own
+step, in bf16 and fp32, and prints one table row per precision.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from landmarks.losses import get_loss  # noqa: E402
+from landmarks.trainer import TrainConfig, Trainer  # noqa: E402
+
+
+def measure(trainer: Trainer, faces, steps: int, warmup: int) -> float:
+    model, opt = trainer.model_and_optimizer()
+    model.train()
+    loss_fn, bs = get_loss(trainer.recipe.loss), trainer.recipe.batch_size
+    gen = torch.Generator(device=trainer.device).manual_seed(0)
+    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+    for i in range(warmup + steps):
+        if i == warmup:
+            sync()
+            t0 = time.perf_counter()
+        idx = torch.randint(0, len(faces), (bs,), generator=gen, device=trainer.device)
+        trainer.step(model, opt, loss_fn, faces, idx, gen)
+    sync()
+    return steps * bs / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    default_data = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(default_data))
+    p.add_argument("--recipe", default="tutorial")
+    p.add_argument("--device")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--faces", type=int, default=512, help="faces loaded onto the device")
+    a = p.parse_args()
+    print("| device | recipe | precision | batch | input | images/s |\n|---|---|---|---|---|---|")
+    for precision in ("bf16", "fp32"):
+        cfg = TrainConfig(data=a.data, out="/tmp/unused", recipe=a.recipe, device=a.device, limit=a.faces,
+                          precision=precision, progress=False)
+        trainer = Trainer(cfg)
+        faces, _ = trainer.load_data()
+        dev = trainer.device
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        r = trainer.recipe
+        ips = measure(trainer, faces, a.steps, a.warmup)
+        print(f"| {name} | {r.name} | {precision} | {r.batch_size} | {r.input_size} | {ips:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

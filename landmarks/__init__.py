@@ -1,0 +1,1 @@
+"""68-point face landmarks: data, training, evaluation and inference."""

@@ -1,0 +1,86 @@
+"""Face-crop geometry shared by training, evaluation and inference.
+
+A crop *region* is (cx, cy, sw, sh): a rectangle centred on (cx, cy) in image
+pixel-index coordinates (pixel centres at integers), sw x sh pixels large.  The
+network sees it resized to S x S and predicts each point as its offset from the
+centre in units of the region size, ``t = (p - c) / (sw, sh)`` -- the tutorial's
+targets in [-0.5, 0.5].  Output pixel u (0..S-1) samples image position
+``x = cx + ((u + 0.5) / S - 0.5) * sw``.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Horizontal-flip permutation of the 68 iBUG points: FLIP_PERMUTATION[i] is the
+# index of point i's mirror twin (jaw 0<->16, brows 17<->26, eyes 36<->45, ...).
+FLIP_PERMUTATION = np.array(
+    list(range(16, -1, -1))  # jaw
+    + list(range(26, 16, -1))  # brows
+    + [27, 28, 29, 30]  # nose bridge
+    + [35, 34, 33, 32, 31]  # nostrils
+    + [45, 44, 43, 42, 47, 46]  # right eye <- left eye
+    + [39, 38, 37, 36, 41, 40]  # left eye <- right eye
+    + [54, 53, 52, 51, 50, 49, 48]  # outer lip top
+    + [59, 58, 57, 56, 55]  # outer lip bottom
+    + [64, 63, 62, 61, 60]  # inner lip top
+    + [67, 66, 65],  # inner lip bottom
+    dtype=np.int64,
+)
+
+
+def region_from_box(box, margin: float, square: bool) -> tuple[float, float, float, float]:
+    """Crop region for a face box (x, y, w, h): grown by ``1 + margin``, squared if asked."""
+    x, y, w, h = (float(v) for v in box)
+    cx, cy = x + w / 2, y + h / 2
+    if square:
+        w = h = max(w, h)
+    return cx, cy, w * (1 + margin), h * (1 + margin)
+
+
+def region_to_matrix(region, size: int) -> np.ndarray:
+    """2x3 matrix mapping output pixel (u, v) to image pixel (x, y)."""
+    cx, cy, sw, sh = region
+    ax, ay = sw / size, sh / size
+    return np.array([[ax, 0, cx + 0.5 * ax - sw / 2], [0, ay, cy + 0.5 * ay - sh / 2]], dtype=np.float64)
+
+
+def crop(image: np.ndarray, region, size: int) -> np.ndarray:
+    """Resample ``region`` of ``image`` to size x size (bilinear, black outside).
+
+    Regions much larger than the output are first shrunk with area averaging so a
+    face in a 10000-px photo is not aliased into noise.
+    """
+    cx, cy, sw, sh = region
+    shrink = int(min(sw, sh) / size / 1.5)
+    if shrink >= 2:
+        # cut a padded window around the region, average it down by an integer factor
+        x0, y0 = int(np.floor(cx - sw / 2)) - shrink, int(np.floor(cy - sh / 2)) - shrink
+        x1, y1 = int(np.ceil(cx + sw / 2)) + shrink, int(np.ceil(cy + sh / 2)) + shrink
+        h, w = image.shape[:2]
+        window = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        if window.size == 0:
+            return np.zeros((size, size) + image.shape[2:], image.dtype)
+        ox, oy = max(x0, 0), max(y0, 0)
+        small = cv2.resize(
+            window, (max(window.shape[1] // shrink, 1), max(window.shape[0] // shrink, 1)), interpolation=cv2.INTER_AREA
+        )
+        fx, fy = window.shape[1] / small.shape[1], window.shape[0] / small.shape[0]
+        # the same region in the shrunk window's pixel coordinates
+        region = ((cx - ox + 0.5) / fx - 0.5, (cy - oy + 0.5) / fy - 0.5, sw / fx, sh / fy)
+        image = small
+    m = region_to_matrix(region, size)
+    return cv2.warpAffine(
+        image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+def to_targets(points: np.ndarray, region) -> np.ndarray:
+    cx, cy, sw, sh = region
+    return (points - np.array([cx, cy])) / np.array([sw, sh])
+
+
+def from_targets(targets: np.ndarray, region) -> np.ndarray:
+    """Network outputs (..., 68, 2) back to image pixels."""
+    cx, cy, sw, sh = region
+    return targets * np.array([sw, sh]) + np.array([cx, cy])

@@ -1,0 +1,52 @@
+"""Finding and loading a trained model: a ``save_pretrained`` folder or the bundled default."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from .network import LandmarkNet
+
+BUNDLED = Path(__file__).resolve().parent / "pretrained"
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found or loaded, with the reason."""
+
+
+def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu") -> LandmarkNet:
+    """Load a model in eval mode; ``spec`` is a ``save_pretrained`` folder (default: the bundled one)."""
+    folder = Path(spec) if spec else BUNDLED
+    if not folder.is_dir():
+        raise ModelError(f"model {folder}: no such folder")
+    return load_folder(folder, device)
+
+
+def load_folder(folder: Path, device="cpu") -> LandmarkNet:
+    # safetensors only: a pickle file in a downloaded folder is never executed
+    for name in (WEIGHTS, CONFIG):
+        if not (folder / name).is_file():
+            raise ModelError(f"model {folder}: {name} missing (expected a save_pretrained folder)")
+    # built from config.json + strict safetensors load rather than the mixin's from_pretrained,
+    # which prints to stdout and would fall back to a pickle file
+    try:
+        model = LandmarkNet(**json.loads((folder / CONFIG).read_text()))
+        safetensors.torch.load_model(model, folder / WEIGHTS, strict=True)
+    except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
+        raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
+    return model.float().to(device).eval()
+
+
+def describe_model(spec: str | Path | None = None) -> str:
+    """One line for people: which model, from where."""
+    folder = Path(spec) if spec else BUNDLED
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+        recipe = f"recipe `{config.get('recipe')}` v{config.get('recipe_version')}"
+    except (OSError, ValueError):
+        recipe = "unknown recipe"
+    where = "the bundled model" if spec is None else f"local folder `{folder}`"
+    return f"Model: {where} ({recipe})."

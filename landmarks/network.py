@@ -1,0 +1,67 @@
+"""The landmark network: torchvision ResNet18 with a 1-channel stem and 136 outputs."""
+from __future__ import annotations
+
+import torch
+import torchvision
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .data import NUM_POINTS
+
+
+class LandmarkNet(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="landmarks",
+    tags=["face-landmarks", "face-alignment", "300-W", "68-points"],
+    license="other",
+):
+    """Predicts (B, 68, 2) point offsets from the crop centre, in crop units.
+
+    The constructor arguments are stored in ``config.json`` by ``save_pretrained``:
+    they are everything inference needs to crop and normalise a face the same way.
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet18",
+        in_channels: int = 1,
+        input_size: int = 224,
+        num_points: int = NUM_POINTS,
+        margin: float = 0.0,
+        square: bool = False,
+        mean: float = 0.5,
+        std: float = 0.5,
+        recipe: str = "tutorial",
+        recipe_version: int = 1,
+    ):
+        super().__init__()
+        if arch != "resnet18":
+            raise ValueError(f"unsupported arch {arch!r}")
+        self.in_channels, self.input_size, self.num_points = in_channels, input_size, num_points
+        self.margin, self.square, self.mean, self.std = margin, square, mean, std
+        net = torchvision.models.resnet18(weights=None, num_classes=num_points * 2)
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.backbone = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.backbone
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        x = torch.flatten(n.avgpool(x), 1)
+        # the regression layer runs in fp32 even under bf16 autocast: bf16 keeps only
+        # ~3 significant digits, too coarse for sub-pixel coordinates
+        with torch.autocast(x.device.type, enabled=False):
+            out = n.fc(x.float())
+        return out.view(-1, self.num_points, 2)
+
+    @classmethod
+    def from_recipe(cls, recipe) -> "LandmarkNet":
+        return cls(
+            in_channels=recipe.in_channels,
+            input_size=recipe.input_size,
+            margin=recipe.margin,
+            square=recipe.square,
+            recipe=recipe.name,
+            recipe_version=recipe.version,
+        )

@@ -1,0 +1,62 @@
+"""Temporal smoothing of landmarks across video frames (One-Euro filter, Casiez et al. 2012).
+
+Still faces barely move (low cutoff: jitter removed); fast motion raises the cutoff so
+points follow without lag.  Faces are matched frame to frame by their box centres.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _alpha(cutoff, dt: float):
+    return 1.0 / (1.0 + 1.0 / (2 * math.pi * cutoff * dt))
+
+
+@dataclass
+class OneEuro:
+    min_cutoff: float = 1.0  # Hz
+    beta: float = 0.05  # cutoff growth per pixel/s of speed
+    d_cutoff: float = 1.0
+    x: np.ndarray | None = None
+    dx: np.ndarray | None = None
+
+    def __call__(self, value: np.ndarray, dt: float) -> np.ndarray:
+        if self.x is None or dt <= 0:
+            self.x, self.dx = value.copy(), np.zeros_like(value)
+            return value
+        dx = (value - self.x) / dt
+        self.dx = self.dx + _alpha(self.d_cutoff, dt) * (dx - self.dx)
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.dx, axis=-1, keepdims=True)
+        self.x = self.x + _alpha(cutoff, dt) * (value - self.x)  # per-point smoothing factor
+        return self.x
+
+
+@dataclass
+class FaceTracks:
+    """One-Euro filter per face, carried between frames (e.g. in a ``gr.State``)."""
+
+    max_jump: float = 0.5  # a face moving more than this many face widths is a new face
+    tracks: list = field(default_factory=list)  # [(centre, OneEuro)]
+    last_time: float | None = None
+
+    def smooth(self, faces, now: float):
+        dt = 0.0 if self.last_time is None else now - self.last_time
+        self.last_time = now
+        new_tracks, free = [], list(self.tracks)
+        for face in faces:
+            x, y, w, h = face.box
+            centre = np.array([x + w / 2, y + h / 2])
+            best = min(free, key=lambda t: np.linalg.norm(t[0] - centre), default=None)
+            if best is not None and np.linalg.norm(best[0] - centre) < self.max_jump * w:
+                free.remove(best)
+                flt = best[1]
+                face.points = flt(face.points, dt).astype(np.float32)
+            else:
+                flt = OneEuro()
+                flt(face.points, 0.0)
+            new_tracks.append((centre, flt))
+        self.tracks = new_tracks
+        return faces

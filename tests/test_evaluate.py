@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, write_xml
+from landmarks.data import landmark_box
+from landmarks.evaluate import evaluate
+from landmarks.models import ModelError, load_model
+from landmarks.predictor import FaceLandmarker
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    return FaceLandmarker(device="cpu")
+
+
+def test_evaluate_matches_a_hand_computation_on_three_faces(tmp_path, test_records, landmarker):
+    faces = [test_records[i] for i in (0, 100, 400)]
+    nmes, summary = evaluate(write_xml(tmp_path / "three.xml", faces), landmarker, progress=False)
+    by_hand = []
+    for rec in faces:
+        (pred,) = landmarker.predict_boxes(rec.image, [landmark_box(rec.points)])
+        errors = [np.hypot(*(pred.points[i] - rec.points[i])) for i in range(68)]
+        iod = np.hypot(*(rec.points[36] - rec.points[45]))
+        by_hand.append(sum(errors) / 68 / iod)
+    np.testing.assert_allclose(nmes, by_hand, rtol=1e-5)
+    assert summary["n"] == 3
+    assert summary["nme"] == pytest.approx(100 * np.mean(by_hand), abs=1e-3)
+    assert summary["fr10"] == pytest.approx(100 * np.mean(np.array(by_hand) > 0.10))
+
+
+def test_bundled_model_finds_the_points_of_real_test_faces(tmp_path, test_records, landmarker):
+    _, summary = evaluate(write_xml(tmp_path / "some.xml", test_records[::25]), landmarker, progress=False)
+    assert summary["n"] == 23
+    assert summary["nme"] < 8.0  # percent of the inter-ocular distance
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "landmarks", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
+    xml = write_xml(tmp_path / "few.xml", test_records[:4])
+    for boxes in ("gt", "haar"):
+        p = run_cli("evaluate", str(xml), "--boxes", boxes, "--json", "--ced", str(tmp_path / "ced.png"))
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.strip().splitlines()
+        assert len(lines) == 1
+        result = json.loads(lines[0])
+        assert {"n", "nme", "fr8", "fr10", "auc8", "auc10", "ms_per_face"} <= set(result)
+        assert (tmp_path / "ced.png").stat().st_size > 5000
+    assert 1 <= result["detected"] <= 4 and result["faces"] == 4
+
+
+def test_missing_or_broken_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no such folder"):
+        load_model(tmp_path / "absent")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="model.safetensors missing"):
+        load_model(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 100)
+    with pytest.raises(ModelError, match="cannot load"):
+        load_model(tmp_path)
+    p = run_cli("evaluate", "labels.xml", "--model", str(tmp_path / "absent"))
+    assert p.returncode == 2 and "error: model" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,1 @@
+"""``python -m train``: the command-line training entry (see ``python -m train --help``)."""
