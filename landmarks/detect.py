@@ -35,7 +35,6 @@ class HaarDetector:
         scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
         if scale < 1.0:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        gray = cv2.equalizeHist(gray)
         min_size = max(int((min_face or self.min_face) * scale), 20)
         boxes, _, weights = self._cascade.detectMultiScale3(
             gray, self.scale_factor, self.min_neighbors, minSize=(min_size, min_size), outputRejectLevels=True

@@ -41,3 +41,54 @@ def write_xml(path: Path, records) -> Path:
     lines.append("</images></dataset>")
     path.write_text("\n".join(lines))
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """``python app.py`` in a subprocess on 127.0.0.1, as a user starts it."""
+
+    def __init__(self, *args, env=None, timeout=180):
+        import subprocess
+        import threading
+        import time
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        environ = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: [self.lines.append(ln.rstrip()) for ln in self.proc.stdout], daemon=True).start()
+        deadline = time.time() + timeout
+        while not any(ln.startswith("Serving on") for ln in self.lines):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("app did not start:\n" + "\n".join(self.lines))
+            time.sleep(0.2)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    server = AppServer("--share")
+    yield server
+    server.stop()
