@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from landmarks.demo import Settings, annotate_frame, annotate_photo
-from landmarks.models import describe_model
+from landmarks.hub import resolve
 from landmarks.predictor import FaceLandmarker
 from landmarks.samples import write_examples
 
@@ -92,16 +92,19 @@ def build(fl: FaceLandmarker, model_note: str) -> gr.Blocks:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=os.environ.get("LANDMARKS_MODEL"), help="model folder (default: the bundled model)")
+    p.add_argument("--model", default=os.environ.get("LANDMARKS_MODEL"),
+                   help="model folder or Hub repo id user/repo[@revision] (default: $LANDMARKS_MODEL, else the bundled model)")
     p.add_argument("--host", help="address to listen on (default: 127.0.0.1, or GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, help="port (default: 7860, or GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also create a public link")
     a = p.parse_args(argv)
-    try:
-        fl = FaceLandmarker(a.model)
-    except Exception as e:
-        sys.exit(f"error: {e}")
-    demo = build(fl, describe_model(a.model))
+    # configured Hub repo -> local Hub cache -> bundled model, saying which and why
+    resolved = resolve(a.model)
+    note = f"Model: {resolved.source}."
+    if resolved.fell_back:
+        note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
+        print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
+    demo = build(FaceLandmarker(resolved.model), note)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
     captured = io.StringIO()

@@ -1,20 +1,29 @@
-"""``python -m landmarks evaluate LABELS.xml --model SPEC [--boxes gt|haar] [--json] [--ced PNG]``."""
+"""Command line: ``python -m landmarks evaluate|predict|push …`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
 
 from .data import DatasetError
+from .hub import PushError
 from .images import ImageError
 from .models import ModelError
 
 
 def _evaluate(a) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, save_report
     from .plots import plot_ced
     from .predictor import FaceLandmarker
 
+    if a.save:
+        if not a.model or not Path(a.model).is_dir():
+            raise ModelError("--save needs --model to be a local model folder")
+        summary = save_report(a.model, a.labels, a.boxes, a.device, progress=not a.json)
+        print(json.dumps(summary) if a.json else f"saved metrics.json and ced.png in {a.model}: {summary}")
+        return 0
     fl = FaceLandmarker(a.model, device=a.device)
     nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json)
     if a.ced:
@@ -27,21 +36,84 @@ def _evaluate(a) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def _predict(a) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from .drawing import draw_faces
+    from .images import to_rgb_array
+    from .predictor import FaceLandmarker
+
+    files = []
+    for item in map(Path, a.inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise ImageError(f"{item}: no such file or folder")
+    fl = FaceLandmarker(a.model, device=a.device, min_face=a.min_face)
+    if a.draw:
+        Path(a.draw).mkdir(parents=True, exist_ok=True)
+    results, failed = {}, 0
+    for path in tqdm(files, desc="predicting", unit="img"):
+        try:
+            rgb = to_rgb_array(path)
+        except ImageError as e:  # one bad file does not stop a batch
+            results[str(path)] = {"error": str(e)}
+            failed += 1
+            continue
+        faces = fl(rgb)
+        results[str(path)] = {"faces": [f.to_dict() for f in faces]}
+        if a.draw:
+            out = Path(a.draw) / f"{path.stem}.jpg"
+            cv2.imwrite(str(out), cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR))
+    Path(a.out).write_text(json.dumps(results, indent=1))
+    found = sum(len(r.get("faces", [])) for r in results.values())
+    print(f"{len(files)} images, {found} faces, {failed} unreadable: {a.out}", file=sys.stderr)
+    return 0
+
+
+def _push(a) -> int:
+    from .hub import push
+
+    url = push(a.model_dir, a.repo_id, private=a.private)
+    print(f"pushed {a.model_dir} to {a.repo_id}: {url}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m landmarks")
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="NME / failure rate / AUC on an annotation file")
     ev.add_argument("labels", help="dlib XML file or folder of .pts files")
-    ev.add_argument("--model", help="save_pretrained folder (default: the bundled model)")
+    ev.add_argument("--model", help="model folder or Hub repo id user/repo[@rev] (default: the bundled model)")
     ev.add_argument("--boxes", choices=["gt", "haar"], default="gt")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--json", action="store_true", help="print exactly one JSON line")
     ev.add_argument("--ced", help="write the CED plot to this PNG")
+    ev.add_argument("--save", action="store_true", help="write metrics.json and ced.png into the --model folder")
     ev.set_defaults(run=_evaluate)
+    pr = sub.add_parser("predict", help="landmarks of every face in images and folders, to JSON")
+    pr.add_argument("inputs", nargs="+", help="image files and folders (searched recursively)")
+    pr.add_argument("--out", required=True, help="JSON file: image path -> faces (box, 68 points, score)")
+    pr.add_argument("--draw", help="also write annotated copies into this folder")
+    pr.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
+    pr.add_argument("--device")
+    pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
+    pr.set_defaults(run=_predict)
+    pu = sub.add_parser("push", help="push a model folder (or a run folder's best/ and log) to the Hugging Face Hub")
+    pu.add_argument("model_dir")
+    pu.add_argument("repo_id", help="user/repo")
+    pu.add_argument("--private", action="store_true")
+    pu.set_defaults(run=_push)
     a = p.parse_args(argv)
     try:
         return a.run(a)
-    except (DatasetError, ImageError, ModelError) as e:
+    except (DatasetError, ImageError, ModelError, PushError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -75,3 +75,20 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
         summary["detected"] = detected
         summary["faces"] = len(records)
     return nmes, summary
+
+
+def save_report(folder, labels, boxes: str = "gt", device=None, progress: bool = True) -> dict:
+    """Evaluate the model in ``folder`` and store ``metrics.json`` and ``ced.png`` beside it
+    (the model card shows both)."""
+    import json
+    from pathlib import Path
+
+    from .hub import CED_PLOT, METRICS
+    from .plots import plot_ced
+
+    folder = Path(folder)
+    nmes, summary = evaluate(labels, FaceLandmarker(str(folder), device=device), boxes=boxes, progress=progress)
+    summary = {**summary, "set": Path(labels).name, "boxes": boxes}
+    (folder / METRICS).write_text(json.dumps(summary, indent=1))
+    plot_ced({f"{Path(labels).name}, {boxes} boxes: NME {summary['nme']}%": nmes}, folder / CED_PLOT)
+    return summary

@@ -1,4 +1,4 @@
-"""Finding and loading a trained model: a ``save_pretrained`` folder or the bundled default."""
+"""Loading a ``save_pretrained`` model folder; the bundled default model lives in ``pretrained/``."""
 from __future__ import annotations
 
 import json
@@ -17,15 +17,10 @@ class ModelError(RuntimeError):
     """A model that cannot be found or loaded, with the reason."""
 
 
-def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu") -> LandmarkNet:
-    """Load a model in eval mode; ``spec`` is a ``save_pretrained`` folder (default: the bundled one)."""
-    folder = Path(spec) if spec else BUNDLED
+def load_folder(folder: Path, device="cpu") -> LandmarkNet:
+    """A model folder -> model in eval mode, or ModelError saying what is wrong."""
     if not folder.is_dir():
         raise ModelError(f"model {folder}: no such folder")
-    return load_folder(folder, device)
-
-
-def load_folder(folder: Path, device="cpu") -> LandmarkNet:
     # safetensors only: a pickle file in a downloaded folder is never executed
     for name in (WEIGHTS, CONFIG):
         if not (folder / name).is_file():
@@ -39,14 +34,3 @@ def load_folder(folder: Path, device="cpu") -> LandmarkNet:
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
     return model.float().to(device).eval()
 
-
-def describe_model(spec: str | Path | None = None) -> str:
-    """One line for people: which model, from where."""
-    folder = Path(spec) if spec else BUNDLED
-    try:
-        config = json.loads((folder / CONFIG).read_text())
-        recipe = f"recipe `{config.get('recipe')}` v{config.get('recipe_version')}"
-    except (OSError, ValueError):
-        recipe = "unknown recipe"
-    where = "the bundled model" if spec is None else f"local folder `{folder}`"
-    return f"Model: {where} ({recipe})."

@@ -11,7 +11,7 @@ import torch
 from . import geometry
 from .detect import HaarDetector, to_landmark_boxes
 from .images import to_rgb_array
-from .models import load_model
+from .hub import load_model
 
 
 @dataclass

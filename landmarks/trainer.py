@@ -199,7 +199,7 @@ class Trainer:
             )
         if self.distributed:
             dist.destroy_process_group()
-        return {"best_val_nme": best, "history": history, "best_dir": str(self.out / "best")}
+        return {"best_val_nme": best, "history": history, "best_dir": str(self.out / "best"), "main": self.main}
 
     def lr_at(self, epoch: int) -> float:
         r = self.recipe

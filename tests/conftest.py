@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -92,3 +93,22 @@ def app_server():
     server = AppServer("--share")
     yield server
     server.stop()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]
+
+
+def open_page(playwright, url: str, extra_flags=()):
+    """Debian's Chromium on the app's page, once the page has drawn; returns (browser, page)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS + list(extra_flags))
+    context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                  permissions=["camera", "clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#photo-out", timeout=60_000)
+    return browser, page

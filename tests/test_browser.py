@@ -1,23 +1,16 @@
 """The app in a real browser: Debian's Chromium driven by Playwright, with a fake camera."""
 import io
 import json
-import shutil
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import open_page
 from landmarks import samples
 from landmarks.detect import HaarDetector
 from landmarks.drawing import REGIONS
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]
 
 
 def write_y4m(path, frame: np.ndarray, count: int = 10, fps: int = 10):
@@ -42,12 +35,7 @@ def page(app_server, camera_frame, tmp_path_factory):
     clip = tmp_path_factory.mktemp("camera") / "face.y4m"
     write_y4m(clip, camera_frame)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS + [f"--use-file-for-fake-video-capture={clip}"])
-        context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                      permissions=["camera", "clipboard-read", "clipboard-write"])
-        page = context.new_page()
-        page.goto(app_server.url, wait_until="load")
-        page.wait_for_selector("#photo-out", timeout=60_000)
+        browser, page = open_page(p, app_server.url, [f"--use-file-for-fake-video-capture={clip}"])
         yield page
         browser.close()
 

@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT, write_xml
 from landmarks.data import landmark_box
 from landmarks.evaluate import evaluate
-from landmarks.models import ModelError, load_model
+from landmarks.hub import load_model
+from landmarks.models import ModelError
 from landmarks.predictor import FaceLandmarker
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from landmarks.models import load_model
+from landmarks.hub import load_model
 from landmarks.trainer import TrainConfig, train
 
 

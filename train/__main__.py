@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
 from landmarks.data import DatasetError
+from landmarks.evaluate import save_report
+from landmarks.hub import PushError, push
+from landmarks.models import ModelError
 from landmarks.recipes import RECIPES
 from landmarks.trainer import TrainConfig, train
 
@@ -22,6 +27,8 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
     cfg = TrainConfig(
         data=a.data,
@@ -41,7 +48,19 @@ def main(argv=None) -> int:
     except (DatasetError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not result["main"]:
+        return 0
     print(f"best validation NME {result['best_val_nme']:.2f}%; model in {result['best_dir']}")
+    if a.push_to_hub:
+        test = Path(a.data) / "labels_test_common.xml"
+        if test.is_file():  # reported in the model card; never used to choose anything
+            print(f"test figures: {save_report(result['best_dir'], test, progress=not a.no_progress)}")
+        try:
+            print(f"pushed to {a.push_to_hub}: {push(a.out, a.push_to_hub, private=a.private)}")
+        except (ModelError, PushError) as e:
+            print(f"error: push failed ({e}); the run is intact in {a.out}: retry with "
+                  f"python -m landmarks push {a.out} {a.push_to_hub}", file=sys.stderr)
+            return 1
     return 0
 
 

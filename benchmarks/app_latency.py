@@ -1,0 +1,64 @@
+"""Server time per webcam frame: what the app does for each 640x480 frame it receives.
+
+    python benchmarks/app_latency.py [--model SPEC] [--frames 40]
+
+Frames are made from the public-domain portrait (landmarks.samples): one face, and five.
+Prints median and p90 milliseconds of ``landmarks.demo.annotate_frame`` (detection,
+landmarks, smoothing, drawing), and the detector and network shares.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from landmarks.demo import Settings, annotate_frame  # noqa: E402
+from landmarks.detect import to_landmark_boxes  # noqa: E402
+from landmarks.predictor import FaceLandmarker  # noqa: E402
+from landmarks.samples import webcam_frame  # noqa: E402
+
+
+def timed(fn, n: int) -> np.ndarray:
+    fn()  # warm-up
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(1000 * (time.perf_counter() - t0))
+    return np.array(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model")
+    p.add_argument("--frames", type=int, default=40)
+    a = p.parse_args()
+    fl = FaceLandmarker(a.model, device="cpu")
+    settings = Settings()
+    print(f"CPU threads: {torch.get_num_threads()}, frame 640x480, {a.frames} frames each\n")
+    print("| faces | whole frame median ms | p90 ms | detector median ms | network median ms |")
+    print("|---|---|---|---|---|")
+    for faces in (1, 5):
+        frame = webcam_frame(faces)
+        found = len(fl(frame))
+        state = None
+
+        def whole():
+            nonlocal state
+            _, state, _ = annotate_frame(fl, frame, state, settings)
+
+        boxes, _ = fl.detector(frame)
+        whole_ms = timed(whole, a.frames)
+        det_ms = timed(lambda: fl.detector(frame), a.frames)
+        net_ms = timed(lambda: fl.predict_boxes(frame, to_landmark_boxes(boxes)), a.frames)
+        print(f"| {faces} (found {found}) | {np.median(whole_ms):.1f} | {np.percentile(whole_ms, 90):.1f} "
+              f"| {np.median(det_ms):.1f} | {np.median(net_ms):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

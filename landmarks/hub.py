@@ -1,0 +1,182 @@
+"""Hugging Face Hub I/O: model specs, pushing a model with its card, pulling with fallbacks.
+
+A model *spec* is a local ``save_pretrained`` folder or a Hub repo id with an optional
+revision, ``user/repo@rev``.  Downloads go through ``huggingface_hub`` and its cache;
+the token comes from the usual places (``HF_TOKEN``, ``hf auth login``), never from code.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder
+from .network import LandmarkNet
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+METRICS, CED_PLOT = "metrics.json", "ced.png"
+RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels with the model
+
+
+def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
+    """``None`` for a local folder (existing or not), else (repo_id, revision)."""
+    repo, _, revision = str(spec).partition("@")
+    if Path(spec).exists() or not _REPO_ID.match(repo):
+        return None
+    return repo, revision or None
+
+
+def download(repo_id: str, revision: str | None = None, local_only: bool = False, endpoint: str | None = None) -> Path:
+    """The folder (in the Hub cache) holding the repo's weights and config."""
+    paths = [
+        hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
+        for name in (CONFIG, WEIGHTS)
+    ]
+    return Path(paths[0]).parent
+
+
+@dataclass
+class Resolved:
+    model: LandmarkNet
+    source: str  # which model, from where: shown to people
+    fell_back: str | None = None  # why the requested model was not used
+
+
+def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoint: str | None = None) -> Resolved:
+    """Load a model: local folder, or Hub repo -> local Hub cache -> bundled model.
+
+    Without ``fallback`` a model that cannot be had raises :class:`ModelError`.
+    """
+    if spec is None:
+        return Resolved(load_folder(BUNDLED, device), "the bundled model")
+    try:
+        parsed = parse_spec(spec)
+        if parsed is None:
+            return Resolved(load_folder(Path(spec), device), f"local folder {spec}")
+        repo, revision = parsed
+        name = f"{repo}@{revision}" if revision else repo
+        try:
+            HfApi(endpoint=endpoint).model_info(repo, revision=revision, timeout=10)
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            raise ModelError(f"model {name}: no such repository or revision on the Hub (or no access)") from None
+        except Exception as e:
+            # refused, timed out, HF_HUB_OFFLINE, server error -- whatever the client's HTTP stack
+            # raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
+            try:
+                folder = download(repo, revision, local_only=True, endpoint=endpoint)
+            except (LocalEntryNotFoundError, EntryNotFoundError):
+                raise ModelError(f"model {name}: the Hub cannot be reached ({_short(e)}) and the local cache has no copy") from None
+            return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache (the Hub could not be reached)")
+        try:
+            folder = download(repo, revision, endpoint=endpoint)
+        except EntryNotFoundError:
+            raise ModelError(f"model {name}: the repository has no {WEIGHTS} and {CONFIG}") from None
+        return Resolved(load_folder(folder, device), f"Hub repo {name}")
+    except ModelError as e:
+        if not fallback:
+            raise
+        return Resolved(load_folder(BUNDLED, device), "the bundled model", fell_back=str(e))
+
+
+def load_model(spec: str | Path | None = None, device="cpu") -> LandmarkNet:
+    """The model a spec names (default: the bundled one), or ModelError; no silent fallback."""
+    return resolve(spec, device, fallback=False).model
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:120]}" if text else type(e).__name__
+
+
+# ---- pushing ----------------------------------------------------------------
+
+
+class PushError(RuntimeError):
+    """The Hub refused or could not be reached; the local model is untouched."""
+
+
+def model_card(folder: Path, repo_id: str) -> ModelCard:
+    config = json.loads((folder / CONFIG).read_text())
+    metrics = json.loads((folder / METRICS).read_text()) if (folder / METRICS).is_file() else None
+    data = ModelCardData(
+        library_name="landmarks",
+        license="other",
+        license_name="300w-research-only",
+        license_link="https://ibug.doc.ic.ac.uk/resources/300-W/",
+        tags=["face-landmarks", "face-alignment", "68-points", "300-W", "pytorch_model_hub_mixin"],
+        pipeline_tag="keypoint-detection",
+    )
+    if metrics:
+        table = (
+            "| set | faces | boxes | NME (%) | FR@8 (%) | FR@10 (%) | AUC@8 (%) | AUC@10 (%) |\n|---|---|---|---|---|---|---|---|\n"
+            f"| {metrics.get('set', '300-W common')} | {metrics['n']} | {metrics.get('boxes', 'gt')} | {metrics['nme']} "
+            f"| {metrics['fr8']} | {metrics['fr10']} | {metrics['auc8']} | {metrics['auc10']} |"
+        )
+        plot = f"\n\n![Cumulative error distribution]({CED_PLOT})" if (folder / CED_PLOT).is_file() else ""
+        results = f"{table}{plot}\n\nNME: mean point error over the outer-eye-corner distance (points 36 and 45)."
+    else:
+        results = "Not evaluated yet: `python -m landmarks evaluate labels_test_common.xml --model FOLDER --save`."
+    body = f"""
+# Face landmarks: {config['arch']}, recipe `{config['recipe']}` v{config['recipe_version']}
+
+Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {config['in_channels']}-channel
+{config['input_size']}x{config['input_size']} input, trained with the `landmarks` toolkit.
+
+## Results
+
+{results}
+
+## Training data
+
+300-W (Sagonas et al., 2013): 2014 training faces (AFW, HELEN train, LFPW train); model selection
+on a fixed 10 % validation split of them; the common test set (HELEN test + LFPW test, 554 faces)
+only for the figures above.
+
+## Use
+
+```python
+from landmarks.predictor import FaceLandmarker
+
+fl = FaceLandmarker("{repo_id}")
+for face in fl("photo.jpg"):
+    print(face.box, face.points)   # (x, y, w, h) and (68, 2) pixel coordinates
+```
+
+## Licence
+
+The 300-W images and annotations are provided by iBUG / Imperial College London
+**for research purposes only**; commercial use is not allowed, and the same restriction
+applies to these weights.
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | None = None, token: str | None = None) -> str:
+    """Push a model folder (or a run folder's ``best/`` with its training log) to ``repo_id``.
+
+    Returns the commit URL.  The folder must hold a loadable model: nothing broken is published.
+    """
+    path = Path(path)
+    folder = path / "best" if (path / "best" / CONFIG).is_file() else path
+    load_folder(folder)  # raises ModelError with the reason
+    if not _REPO_ID.match(repo_id):
+        raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
+    card = model_card(folder, repo_id)
+    ops = [CommitOperationAdd("README.md", str(card).encode())]
+    for name in (WEIGHTS, CONFIG, METRICS, CED_PLOT):
+        if (folder / name).is_file():
+            ops.append(CommitOperationAdd(name, str(folder / name)))
+    for name in RUN_FILES:
+        if (path / name).is_file() and folder != path:
+            ops.append(CommitOperationAdd(f"training/{name}", str(path / name)))
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.create_commit(repo_id, ops, commit_message=f"Upload landmarks model ({folder.name})")
+    except Exception as e:  # auth, network, quota: one line for the user, whatever the HTTP stack
+        raise PushError(f"push to {repo_id} failed: {_short(e)}") from e
+    return info.commit_url
