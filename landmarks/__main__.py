@@ -1,4 +1,4 @@
-"""Command line: ``python -m landmarks evaluate|predict|push …`` (``--help`` on each)."""
+"""Command line: ``python -m landmarks evaluate|predict|export|push …`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -77,6 +77,13 @@ def _predict(a) -> int:
     return 0
 
 
+def _export(a) -> int:
+    from .hub import export
+
+    print(f"wrote {export(a.model_dir, a.dest, half=a.half)}")
+    return 0
+
+
 def _push(a) -> int:
     from .hub import push
 
@@ -105,6 +112,11 @@ def main(argv=None) -> int:
     pr.add_argument("--device")
     pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
     pr.set_defaults(run=_predict)
+    ex = sub.add_parser("export", help="a shippable model folder: weights, config, figures and model card")
+    ex.add_argument("model_dir", help="model folder or run folder (its best/)")
+    ex.add_argument("dest")
+    ex.add_argument("--half", action="store_true", help="store the weights in fp16 (half the size)")
+    ex.set_defaults(run=_export)
     pu = sub.add_parser("push", help="push a model folder (or a run folder's best/ and log) to the Hugging Face Hub")
     pu.add_argument("model_dir")
     pu.add_argument("repo_id", help="user/repo")

@@ -62,7 +62,7 @@ class StreamState:
 
 
 def annotate_frame(
-    fl: FaceLandmarker, frame, state: StreamState | None, settings: Settings, mirror: bool = True
+    fl: FaceLandmarker, frame, state: StreamState | None, settings: Settings, mirror: bool = False
 ) -> tuple[np.ndarray | None, StreamState, str]:
     """One webcam frame (unmirrored, as the camera sees it) -> annotated frame, state, status line.
 

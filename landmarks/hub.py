@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,8 @@ class PushError(RuntimeError):
     """The Hub refused or could not be reached; the local model is untouched."""
 
 
-def model_card(folder: Path, repo_id: str) -> ModelCard:
+def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
+    """The card for a model folder: metadata, figures from metrics.json, how to load it."""
     config = json.loads((folder / CONFIG).read_text())
     metrics = json.loads((folder / METRICS).read_text()) if (folder / METRICS).is_file() else None
     data = ModelCardData(
@@ -141,7 +143,7 @@ only for the figures above.
 ```python
 from landmarks.predictor import FaceLandmarker
 
-fl = FaceLandmarker("{repo_id}")
+fl = FaceLandmarker({f'"{repo_id}"' if repo_id else ""})
 for face in fl("photo.jpg"):
     print(face.box, face.points)   # (x, y, w, h) and (68, 2) pixel coordinates
 ```
@@ -153,6 +155,20 @@ The 300-W images and annotations are provided by iBUG / Imperial College London
 applies to these weights.
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def export(src: str | Path, dest: str | Path, half: bool = False) -> Path:
+    """A self-contained model folder: weights (fp16 with ``half``), config, figures, card."""
+    src, dest = Path(src), Path(dest)
+    src = src / "best" if (src / "best" / CONFIG).is_file() else src
+    model = load_folder(src)
+    dest.mkdir(parents=True, exist_ok=True)
+    (model.half() if half else model).save_pretrained(dest)
+    for name in (METRICS, CED_PLOT):
+        if (src / name).is_file() and src.resolve() != dest.resolve():
+            shutil.copy2(src / name, dest / name)
+    model_card(dest).save(dest / "README.md")  # replaces the mixin's generic card
+    return dest
 
 
 def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | None = None, token: str | None = None) -> str:

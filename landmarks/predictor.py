@@ -63,7 +63,8 @@ class FaceLandmarker:
     @torch.inference_mode()
     def predict_boxes(self, image, boxes) -> list[Face]:
         """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass."""
-        rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 and image.dtype == np.uint8 else to_rgb_array(image)
+        is_rgb = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+        rgb = image if is_rgb else to_rgb_array(image)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return []

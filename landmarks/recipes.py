@@ -15,6 +15,7 @@ class Recipe:
     margin: float = 0.0  # crop = face box grown by 1 + margin
     square: bool = False  # square crop (False stretches the box to the input, as the seed did)
     loss: str = "mse"
+    optimizer: str = "adam"  # or "adamw"
     lr: float = 1e-4
     weight_decay: float = 0.0
     batch_size: int = 64
@@ -35,6 +36,24 @@ RECIPES = {
         name="tutorial",
         version=1,
         augment=Augment(rotate=10, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1),
+    ),
+    # Beyond the seed: a square crop with context (no stretching), L1 loss, AdamW with a
+    # cosine decay from 1e-3, flips with the point permutation, and box jitter so that
+    # detector boxes work too; 160 px halves the CPU cost of an epoch.
+    "regress-v2": Recipe(
+        name="regress-v2",
+        version=1,
+        input_size=160,
+        margin=0.2,
+        square=True,
+        loss="l1",
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=1e-4,
+        batch_size=32,
+        epochs=60,
+        schedule="cosine",
+        augment=Augment(rotate=15, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1, flip=0.5, box_scale=0.1, box_shift=0.05),
     ),
 }
 

@@ -1,7 +1,7 @@
 """Temporal smoothing of landmarks across video frames (One-Euro filter, Casiez et al. 2012).
 
-Still faces barely move (low cutoff: jitter removed); fast motion raises the cutoff so
-points follow without lag.  Faces are matched frame to frame by their box centres.
+Still faces barely move (low cutoff: jitter removed); fast motion of the face raises the
+cutoff so points follow without lag.  Faces are matched frame to frame by their box centres.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def _alpha(cutoff, dt: float):
 
 @dataclass
 class OneEuro:
-    min_cutoff: float = 1.0  # Hz
-    beta: float = 0.05  # cutoff growth per pixel/s of speed
+    min_cutoff: float = 0.3  # Hz: smoothing of a still face
+    beta: float = 0.1  # cutoff growth per pixel/s of face speed
     d_cutoff: float = 1.0
     x: np.ndarray | None = None
     dx: np.ndarray | None = None
@@ -29,8 +29,10 @@ class OneEuro:
             return value
         dx = (value - self.x) / dt
         self.dx = self.dx + _alpha(self.d_cutoff, dt) * (dx - self.dx)
-        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.dx, axis=-1, keepdims=True)
-        self.x = self.x + _alpha(cutoff, dt) * (value - self.x)  # per-point smoothing factor
+        # speed of the whole face (mean over its points): averaging 68 points makes it far less
+        # noisy than each point's own, so a still face stays smoothed and a moving one is followed
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.dx.mean(axis=0))
+        self.x = self.x + _alpha(cutoff, dt) * (value - self.x)
         return self.x
 
 

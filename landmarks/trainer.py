@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,17 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
 
 
+def _save_model_atomically(model: LandmarkNet, folder: Path) -> None:
+    """save_pretrained into a fresh folder, then swap it in: a kill never leaves half a model."""
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -111,7 +123,10 @@ class Trainer:
     def model_and_optimizer(self):
         r = self.recipe
         model = LandmarkNet.from_recipe(r).to(self.device).to(memory_format=torch.channels_last)
-        return model, torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+        if r.optimizer not in optimizers:
+            raise ValueError(f"unknown optimizer {r.optimizer!r}; known: {', '.join(optimizers)}")
+        return model, optimizers[r.optimizer](model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
 
     def step(self, model, opt, loss_fn, faces: FaceTensors, idx: torch.Tensor, gen) -> float:
         """One optimisation step on faces[idx]: augment, forward, backward, update."""
@@ -179,7 +194,7 @@ class Trainer:
             improved = row["val_nme"] < best
             if improved:
                 best = row["val_nme"]
-                model.save_pretrained(self.out / "best")
+                _save_model_atomically(model, self.out / "best")
             self.write_logs(history)
             _atomic_save(
                 {

@@ -132,6 +132,19 @@ def test_push_command_and_clear_errors(hub_server, run_dir, tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+def test_export_half_precision_keeps_predictions(run_dir, tmp_path, test_records):
+    dest = hub.export(run_dir, tmp_path / "shipped", half=True)
+    full, half = run_dir / "best" / "model.safetensors", dest / "model.safetensors"
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    assert {"config.json", "metrics.json", "ced.png", "README.md"} <= {p.name for p in dest.iterdir()}
+    assert "| labels_test_common.xml | 554 |" in ModelCard.load(dest / "README.md").text
+    rec = test_records[3]
+    box = [landmark_box(rec.points)]
+    a = FaceLandmarker(str(run_dir / "best")).predict_boxes(rec.image, box)[0].points
+    b = FaceLandmarker(str(dest)).predict_boxes(rec.image, box)[0].points
+    assert np.abs(a - b).max() < 0.5  # pixels, on a 256 px crop
+
+
 def test_push_refuses_a_broken_model(hub_server, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="model.safetensors missing"):
