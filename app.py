@@ -71,7 +71,7 @@ def build(fl: FaceLandmarker, model_note: str) -> gr.Blocks:
                     streaming=True,
                     type="numpy",
                     label="Camera",
-                    # the model must see the true image; the output is mirrored instead (below)
+                    # the model must see the true image; mirroring the output is the checkbox below
                     webcam_options=gr.WebcamOptions(mirror=False),
                 )
                 live = gr.Image(label="Live landmarks", elem_id="webcam-out", interactive=False)

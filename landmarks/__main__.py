@@ -22,7 +22,7 @@ def _evaluate(a) -> int:
         if not a.model or not Path(a.model).is_dir():
             raise ModelError("--save needs --model to be a local model folder")
         summary = save_report(a.model, a.labels, a.boxes, a.device, progress=not a.json)
-        print(json.dumps(summary) if a.json else f"saved metrics.json and ced.png in {a.model}: {summary}")
+        print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
     fl = FaceLandmarker(a.model, device=a.device)
     nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--json", action="store_true", help="print exactly one JSON line")
     ev.add_argument("--ced", help="write the CED plot to this PNG")
-    ev.add_argument("--save", action="store_true", help="write metrics.json and ced.png into the --model folder")
+    ev.add_argument("--save", action="store_true", help="write metrics.json, ced.png and the model card into the --model folder")
     ev.set_defaults(run=_evaluate)
     pr = sub.add_parser("predict", help="landmarks of every face in images and folders, to JSON")
     pr.add_argument("inputs", nargs="+", help="image files and folders (searched recursively)")

@@ -78,12 +78,12 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
 
 
 def save_report(folder, labels, boxes: str = "gt", device=None, progress: bool = True) -> dict:
-    """Evaluate the model in ``folder`` and store ``metrics.json`` and ``ced.png`` beside it
-    (the model card shows both)."""
+    """Evaluate the model in ``folder``; store ``metrics.json``, ``ced.png`` and the model card
+    (``README.md``) that shows them beside it."""
     import json
     from pathlib import Path
 
-    from .hub import CED_PLOT, METRICS
+    from .hub import CED_PLOT, METRICS, model_card
     from .plots import plot_ced
 
     folder = Path(folder)
@@ -91,4 +91,5 @@ def save_report(folder, labels, boxes: str = "gt", device=None, progress: bool =
     summary = {**summary, "set": Path(labels).name, "boxes": boxes}
     (folder / METRICS).write_text(json.dumps(summary, indent=1))
     plot_ced({f"{Path(labels).name}, {boxes} boxes: NME {summary['nme']}%": nmes}, folder / CED_PLOT)
+    model_card(folder).save(folder / "README.md")
     return summary

@@ -154,7 +154,8 @@ class Trainer:
             if not ckpt_path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
             ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=False)
-            if {**ckpt["recipe"], "epochs": r.epochs} != r.to_dict():  # more epochs is fine
+            # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
+            if {**r.to_dict(), **ckpt["recipe"], "epochs": r.epochs} != r.to_dict():
                 raise ValueError(f"--resume: {ckpt_path} was trained with another recipe or settings: {ckpt['recipe']}")
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])

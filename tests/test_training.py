@@ -80,3 +80,19 @@ def test_training_command_reports_bad_data_path(tmp_path):
     )
     assert p.returncode == 2
     assert "dataset path not found" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_runs_under_torchrun_with_ddp(data_dir, tmp_path):
+    """Two processes (gloo on CPU, NCCL on GPUs): each trains on its share of every batch."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", "-m", "train",
+           "--data", str(data_dir), "--out", str(tmp_path), "--limit", "80", "--batch-size", "16",
+           "--input-size", "64", "--epochs", "2", "--no-progress", "--device", "cpu"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # logged once, by rank 0
+    assert load_model(tmp_path / "best").input_size == 64

@@ -1,0 +1,106 @@
+"""Our model next to dlib's 68-point predictor, on the same 300-W faces, in one run.
+
+    python benchmarks/compare_dlib.py [--labels ../shared/data/ibug300w/labels_test_common.xml] [--model SPEC]
+
+dlib (``dlib-bin``, with ``shape_predictor_68_face_landmarks.dat`` from
+``face-recognition-models``) is installed for this benchmark only, into
+``.cache/bench-deps``.  Each system uses its own detector: dlib its HOG detector (the
+boxes its predictor was trained on), ours the Haar cascade.  Printed: faces found, NME
+on the faces each found, and NME on the faces both found; plus ours with ground-truth
+boxes (the papers' protocol).  dlib's model was trained on the public 300-W images, so
+its figures on the common set are optimistic.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEPS = ROOT / ".cache" / "bench-deps"
+
+from landmarks.data import landmark_box, read_xml  # noqa: E402
+from landmarks.detect import to_landmark_boxes  # noqa: E402
+from landmarks.evaluate import match_detections  # noqa: E402
+from landmarks.images import to_rgb_array  # noqa: E402
+from landmarks.metrics import nme_per_face, summarize  # noqa: E402
+from landmarks.predictor import FaceLandmarker  # noqa: E402
+
+
+def import_dlib():
+    sys.path.insert(0, str(DEPS))
+    try:
+        import dlib
+        import face_recognition_models
+    except ImportError:
+        print("installing dlib-bin and face-recognition-models into .cache/bench-deps ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(DEPS),
+                        "dlib-bin", "face-recognition-models", "--no-deps"], check=True)
+        import dlib
+        import face_recognition_models
+    return dlib, face_recognition_models.pose_predictor_model_location()
+
+
+def main() -> None:
+    default = ROOT.parent / "shared" / "data" / "ibug300w" / "labels_test_common.xml"
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--labels", default=str(default))
+    p.add_argument("--model", help="our model (default: the bundled one)")
+    a = p.parse_args()
+    dlib, predictor_path = import_dlib()
+    hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
+    fl = FaceLandmarker(a.model, device="cpu")
+
+    records = read_xml(a.labels)
+    gt, ours_gt, ours, theirs = [], [], {}, {}
+    ms = {"ours": [], "dlib": []}
+    for image, group in groupby(records, key=lambda r: r.image):
+        group = list(group)
+        rgb = to_rgb_array(image)
+        boxes = [landmark_box(r.points) for r in group]
+        base = len(gt)
+        gt += [r.points for r in group]
+        ours_gt += [f.points for f in fl.predict_boxes(rgb, boxes)]
+
+        t0 = time.perf_counter()
+        det, _ = fl.detector(rgb)
+        found = fl.predict_boxes(rgb, to_landmark_boxes(det))
+        ms["ours"].append(1000 * (time.perf_counter() - t0))
+        for i, m in enumerate(match_detections(boxes, det)):
+            if m is not None:
+                ours[base + i] = found[m].points
+
+        t0 = time.perf_counter()
+        rects = hog(rgb, 1)
+        pts = [np.array([[p.x, p.y] for p in shape(rgb, r).parts()], np.float32) for r in rects]
+        ms["dlib"].append(1000 * (time.perf_counter() - t0))
+        dboxes = [(r.left(), r.top(), r.width(), r.height()) for r in rects]
+        for i, m in enumerate(match_detections(boxes, dboxes)):
+            if m is not None:
+                theirs[base + i] = pts[m]
+
+    gt = np.array(gt)
+    both = sorted(set(ours) & set(theirs))
+
+    def nme(pred: dict, keys) -> dict:
+        return summarize(nme_per_face(np.array([pred[k] for k in keys]), gt[keys]))
+
+    print(f"{Path(a.labels).name}: {len(gt)} faces\n")
+    print("| system | detector | faces found | NME % (its faces) | NME % (faces both found) | FR@8 % (both) | AUC@8 % (both) | ms / image |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, pred, det in (("ours", ours, "Haar"), ("dlib 68-point", theirs, "HOG")):
+        own, common = nme(pred, sorted(pred)), nme(pred, both)
+        t = np.median(ms["ours" if name == "ours" else "dlib"])
+        print(f"| {name} | {det} | {len(pred)} | {own['nme']} | {common['nme']} | {common['fr8']} | {common['auc8']} | {t:.1f} |")
+    g = summarize(nme_per_face(np.array(ours_gt), gt))
+    print(f"| ours | ground-truth boxes | {len(gt)} | {g['nme']} | | {g['fr8']} (all) | {g['auc8']} (all) | |")
+
+
+if __name__ == "__main__":
+    main()
