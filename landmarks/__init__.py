@@ -1,1 +1,8 @@
-"""68-point face landmarks: data, training, evaluation and inference."""
+"""68-point face landmarks: data, training, evaluation and inference.
+
+>>> from landmarks import FaceLandmarker
+>>> faces = FaceLandmarker()("photo.jpg")   # one Face (box, points, score) per detected face
+"""
+from .predictor import Face, FaceLandmarker
+
+__all__ = ["Face", "FaceLandmarker"]

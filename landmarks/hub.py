@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder
 from .network import LandmarkNet
@@ -67,11 +73,12 @@ def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoi
         except Exception as e:
             # refused, timed out, HF_HUB_OFFLINE, server error -- whatever the client's HTTP stack
             # raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
+            why = "offline mode: HF_HUB_OFFLINE is set" if isinstance(e, OfflineModeIsEnabled) else "the Hub could not be reached"
             try:
                 folder = download(repo, revision, local_only=True, endpoint=endpoint)
             except (LocalEntryNotFoundError, EntryNotFoundError):
-                raise ModelError(f"model {name}: the Hub cannot be reached ({_short(e)}) and the local cache has no copy") from None
-            return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache (the Hub could not be reached)")
+                raise ModelError(f"model {name}: {why} ({_short(e)}) and the local cache has no copy") from None
+            return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache ({why})")
         try:
             folder = download(repo, revision, endpoint=endpoint)
         except EntryNotFoundError:
@@ -141,7 +148,7 @@ only for the figures above.
 ## Use
 
 ```python
-from landmarks.predictor import FaceLandmarker
+from landmarks import FaceLandmarker
 
 fl = FaceLandmarker({f'"{repo_id}"' if repo_id else ""})
 for face in fl("photo.jpg"):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from landmarks.data import DatasetError, read_annotations, read_pts, read_xml, split_train_val
+from landmarks.dataset import load_faces
 from landmarks.trainer import TrainConfig, train
 
 
@@ -65,6 +66,8 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
     xml = tmp_path / "labels.xml"
     xml.write_text(f"<dataset><images><image file='face.jpg'>{GOOD_FACE}</image></images></dataset>")
     with pytest.raises(DatasetError, match="face.jpg: not a readable image"):
+        load_faces(read_xml(xml), progress=False)
+    with pytest.raises(DatasetError, match="1 faces are too few for a training and a validation split"):
         train(TrainConfig(data=str(xml), out=str(tmp_path / "run"), epochs=1, progress=False))
 
 
