@@ -13,6 +13,7 @@ its figures on the common set are optimistic.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import subprocess
 import sys
 import time
@@ -35,16 +36,16 @@ from landmarks.predictor import FaceLandmarker  # noqa: E402
 
 def import_dlib():
     sys.path.insert(0, str(DEPS))
-    try:
-        import dlib
-        import face_recognition_models
-    except ImportError:
+    if importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None:
         print("installing dlib-bin and face-recognition-models into .cache/bench-deps ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(DEPS),
                         "dlib-bin", "face-recognition-models", "--no-deps"], check=True)
-        import dlib
-        import face_recognition_models
-    return dlib, face_recognition_models.pose_predictor_model_location()
+        importlib.invalidate_caches()
+    import dlib
+
+    # the package's __init__ needs pkg_resources, gone from current setuptools: find the file instead
+    models = Path(importlib.util.find_spec("face_recognition_models").submodule_search_locations[0]) / "models"
+    return dlib, str(models / "shape_predictor_68_face_landmarks.dat")
 
 
 def main() -> None:

@@ -30,13 +30,13 @@ def test_evaluate_matches_a_hand_computation_on_three_faces(tmp_path, test_recor
     np.testing.assert_allclose(nmes, by_hand, rtol=1e-5)
     assert summary["n"] == 3
     assert summary["nme"] == pytest.approx(100 * np.mean(by_hand), abs=1e-3)
-    assert summary["fr10"] == pytest.approx(100 * np.mean(np.array(by_hand) > 0.10))
+    assert summary["fr10"] == pytest.approx(100 * np.mean(np.array(by_hand) > 0.10), abs=0.005)  # rounded to 2 places
 
 
 def test_bundled_model_finds_the_points_of_real_test_faces(tmp_path, test_records, landmarker):
     _, summary = evaluate(write_xml(tmp_path / "some.xml", test_records[::25]), landmarker, progress=False)
     assert summary["n"] == 23
-    assert summary["nme"] < 8.0  # percent of the inter-ocular distance
+    assert summary["nme"] < 6.0  # percent of the inter-ocular distance (3.9 on all 554)
 
 
 def run_cli(*args):
