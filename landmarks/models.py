@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import safetensors.torch
-import torch
 
 from .network import LandmarkNet
 

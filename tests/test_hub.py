@@ -13,7 +13,7 @@ from conftest import ROOT, AppServer, open_page
 from hub_standin import HubStandIn
 from landmarks import hub
 from landmarks.data import landmark_box
-from landmarks.models import BUNDLED, ModelError, load_folder
+from landmarks.models import ModelError, load_folder
 from landmarks.predictor import FaceLandmarker
 from landmarks.trainer import TrainConfig, train
 
