@@ -25,13 +25,12 @@ CACHE_SIZE = 320
 class FaceTensors:
     images: torch.Tensor  # (N, 3, CACHE_SIZE, CACHE_SIZE) uint8
     points: torch.Tensor  # (N, 68, 2) float32 in cache pixels
-    regions: np.ndarray  # (N, 4) cache region in the original image: cx, cy, side, side
 
     def __len__(self) -> int:
         return len(self.points)
 
     def to(self, device) -> "FaceTensors":
-        return FaceTensors(self.images.to(device), self.points.to(device), self.regions)
+        return FaceTensors(self.images.to(device), self.points.to(device))
 
 
 def cache_region(points: np.ndarray) -> tuple[float, float, float, float]:
@@ -45,7 +44,6 @@ def load_faces(records: list[FaceRecord], progress: bool = True) -> FaceTensors:
     n = len(records)
     images = np.zeros((n, CACHE_SIZE, CACHE_SIZE, 3), np.uint8)
     points = np.zeros((n, 68, 2), np.float32)
-    regions = np.zeros((n, 4), np.float64)
     decoded: dict = {}
     for i, rec in enumerate(tqdm(records, desc="loading faces", disable=not progress, unit="face")):
         if rec.image not in decoded:
@@ -54,8 +52,7 @@ def load_faces(records: list[FaceRecord], progress: bool = True) -> FaceTensors:
             except ImageError as e:
                 raise DatasetError(str(e)) from None
         region = cache_region(rec.points)
-        regions[i] = region
         # exact copy for in-range regions; resampled (area-averaged) for larger faces
         images[i] = geometry.crop(decoded[rec.image], region, CACHE_SIZE)
         points[i] = geometry.to_targets(rec.points, region) * CACHE_SIZE + (CACHE_SIZE - 1) / 2
-    return FaceTensors(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(points), regions)
+    return FaceTensors(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(points))
