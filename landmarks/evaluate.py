@@ -1,16 +1,20 @@
 """Evaluating a model on an annotation file with ground-truth or detector boxes."""
 from __future__ import annotations
 
+import json
 import time
 from itertools import groupby
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .data import landmark_box, read_annotations
 from .detect import to_landmark_boxes
+from .hub import CED_PLOT, METRICS, model_card
 from .images import to_rgb_array
 from .metrics import nme_per_face, summarize
+from .plots import plot_ced
 from .predictor import FaceLandmarker
 
 
@@ -80,12 +84,6 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
 def save_report(folder, labels, boxes: str = "gt", device=None, progress: bool = True) -> dict:
     """Evaluate the model in ``folder``; store ``metrics.json``, ``ced.png`` and the model card
     (``README.md``) that shows them beside it."""
-    import json
-    from pathlib import Path
-
-    from .hub import CED_PLOT, METRICS, model_card
-    from .plots import plot_ced
-
     folder = Path(folder)
     nmes, summary = evaluate(labels, FaceLandmarker(str(folder), device=device), boxes=boxes, progress=progress)
     summary = {**summary, "set": Path(labels).name, "boxes": boxes}

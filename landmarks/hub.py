@@ -164,10 +164,14 @@ applies to these weights.
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
+def _model_folder(path: Path) -> Path:
+    """A run folder stands for its ``best/`` model; a model folder for itself."""
+    return path / "best" if (path / "best" / CONFIG).is_file() else path
+
+
 def export(src: str | Path, dest: str | Path, half: bool = False) -> Path:
     """A self-contained model folder: weights (fp16 with ``half``), config, figures, card."""
-    src, dest = Path(src), Path(dest)
-    src = src / "best" if (src / "best" / CONFIG).is_file() else src
+    src, dest = _model_folder(Path(src)), Path(dest)
     model = load_folder(src)
     dest.mkdir(parents=True, exist_ok=True)
     (model.half() if half else model).save_pretrained(dest)
@@ -184,7 +188,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     Returns the commit URL.  The folder must hold a loadable model: nothing broken is published.
     """
     path = Path(path)
-    folder = path / "best" if (path / "best" / CONFIG).is_file() else path
+    folder = _model_folder(path)
     load_folder(folder)  # raises ModelError with the reason
     if not _REPO_ID.match(repo_id):
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
