@@ -100,11 +100,12 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     # configured Hub repo -> local Hub cache -> bundled model, saying which and why
     resolved = resolve(a.model)
-    note = f"Model: {resolved.source}."
+    fl = FaceLandmarker(resolved.model)
+    note = f"Model: {resolved.source} (runtime: {fl.runner.name})."
     if resolved.fell_back:
         note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
         print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
-    demo = build(FaceLandmarker(resolved.model), note)
+    demo = build(fl, note)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
     captured = io.StringIO()

@@ -4,5 +4,6 @@
 >>> faces = FaceLandmarker()("photo.jpg")   # one Face (box, points, score) per detected face
 """
 from .predictor import Face, FaceLandmarker
+from .tracking import FaceTracker
 
-__all__ = ["Face", "FaceLandmarker"]
+__all__ = ["Face", "FaceLandmarker", "FaceTracker"]

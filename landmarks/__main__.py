@@ -21,11 +21,11 @@ def _evaluate(a) -> int:
     if a.save:
         if not a.model or not Path(a.model).is_dir():
             raise ModelError("--save needs --model to be a local model folder")
-        summary = save_report(a.model, a.labels, a.boxes, a.device, progress=not a.json)
+        summary = save_report(a.model, a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
         print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
-    fl = FaceLandmarker(a.model, device=a.device)
-    nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json)
+    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime)
+    nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json, flip=a.flip)
     if a.ced:
         plot_ced({f"{a.model or 'bundled'} ({a.boxes} boxes), NME {summary.get('nme')}%": nmes}, a.ced)
     if a.json:
@@ -80,7 +80,7 @@ def _predict(a) -> int:
 def _export(a) -> int:
     from .hub import export
 
-    print(f"wrote {export(a.model_dir, a.dest, half=a.half)}")
+    print(f"wrote {export(a.model_dir, a.dest, half=a.half, int8_labels=a.int8)}")
     return 0
 
 
@@ -100,6 +100,9 @@ def main(argv=None) -> int:
     ev.add_argument("--model", help="model folder or Hub repo id user/repo[@rev] (default: the bundled model)")
     ev.add_argument("--boxes", choices=["gt", "haar"], default="gt")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    ev.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                    help="auto: int8 ONNX Runtime on the CPU when the model has it (as FaceLandmarker does)")
+    ev.add_argument("--flip", action="store_true", help="average each face with its mirror image (test-time augmentation)")
     ev.add_argument("--json", action="store_true", help="print exactly one JSON line")
     ev.add_argument("--ced", help="write the CED plot to this PNG")
     ev.add_argument("--save", action="store_true", help="write metrics.json, ced.png and the model card into the --model folder")
@@ -116,6 +119,8 @@ def main(argv=None) -> int:
     ex.add_argument("model_dir", help="model folder or run folder (its best/)")
     ex.add_argument("dest")
     ex.add_argument("--half", action="store_true", help="store the weights in fp16 (half the size)")
+    ex.add_argument("--int8", metavar="LABELS",
+                    help="also write model.int8.onnx, calibrated on faces of this annotation file (e.g. labels_train.xml)")
     ex.set_defaults(run=_export)
     pu = sub.add_parser("push", help="push a model folder (or a run folder's best/ and log) to the Hugging Face Hub")
     pu.add_argument("model_dir")

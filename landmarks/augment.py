@@ -31,6 +31,7 @@ class Augment:
     flip: float = 0.0  # probability of a horizontal flip
     box_scale: float = 0.0  # box size scaled by 1 +- this
     box_shift: float = 0.0  # box centre moved by +- this fraction of its size
+    occlude: float = 0.0  # probability of a grey rectangle (10-40 % of the crop side) over the crop
 
 
 NO_AUGMENT = Augment()
@@ -143,6 +144,29 @@ def color_jitter(x: torch.Tensor, aug: Augment, generator: torch.Generator | Non
         m = torch.linalg.inv(yiq) @ rot @ yiq  # (B, 3, 3)
         x = torch.einsum("bij,bjhw->bihw", m, x).clamp(0, 1)
     return x
+
+
+def occlude(x: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-sample random grey rectangle over (B, C, S, S) in [0, 1]: hands, hair, glasses,
+    microphones hide parts of real faces and the points must still be placed."""
+    if not probability:
+        return x
+    b, _, h, w = x.shape
+    device = x.device
+
+    def draw():
+        return torch.rand(b, generator=generator, device=device)
+
+    on = draw() < probability
+    side_w, side_h = (0.1 + 0.3 * draw()) * w, (0.1 + 0.3 * draw()) * h
+    x0, y0 = draw() * (w - side_w), draw() * (h - side_h)
+    shade = draw()
+    cols = torch.arange(w, device=device)[None, :]
+    rows = torch.arange(h, device=device)[None, :]
+    inside_x = (cols >= x0[:, None]) & (cols < (x0 + side_w)[:, None])  # (B, W)
+    inside_y = (rows >= y0[:, None]) & (rows < (y0 + side_h)[:, None])  # (B, H)
+    mask = (inside_y[:, :, None] & inside_x[:, None, :] & on[:, None, None])[:, None]  # (B, 1, H, W)
+    return torch.where(mask, shade[:, None, None, None], x)
 
 
 def to_network_input(x: torch.Tensor, channels: int, mean: float, std: float) -> torch.Tensor:

@@ -12,6 +12,7 @@ from .drawing import draw_faces
 from .images import ImageError, to_rgb_array
 from .predictor import Face, FaceLandmarker
 from .smoothing import FaceTracks
+from .tracking import FaceTracker
 
 DISPLAY_MAX_SIDE = 2048  # the annotated picture sent to the browser; points stay full resolution
 NO_FACE = "No face found. Faces should be roughly frontal and at least the minimum face size."
@@ -54,8 +55,9 @@ def annotate_photo(fl: FaceLandmarker, image, settings: Settings) -> tuple[np.nd
 
 @dataclass
 class StreamState:
-    """Carried between webcam frames: the smoothing tracks and the frame clock."""
+    """Carried between webcam frames: the face tracker, the smoothing tracks and the frame clock."""
 
+    tracker: FaceTracker | None = None
     tracks: FaceTracks | None = None
     last_frame: float | None = None
     fps: float = 0.0
@@ -74,7 +76,9 @@ def annotate_frame(
         return None, state, "Waiting for the camera…"
     rgb = to_rgb_array(frame)
     now = time.perf_counter()
-    faces = fl(rgb, min_face=settings.min_face)
+    if state.tracker is None or state.tracker.landmarker is not fl:
+        state.tracker = FaceTracker(fl)
+    faces = state.tracker(rgb, min_face=settings.min_face)
     if settings.smoothing:
         state.tracks = state.tracks or FaceTracks()
         faces = state.tracks.smooth(faces, now)

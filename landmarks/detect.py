@@ -13,7 +13,7 @@ DETECT_MAX_SIDE = 1280
 # Haar box -> tight landmark box, the box models are trained on: centre offset (x, y) and
 # size (w, h) in units of the Haar box width; medians over the training split, measured
 # by benchmarks/haar_calibration.py.
-HAAR_TO_LANDMARK_BOX = (0.0, 0.148, 0.898, 0.881)
+HAAR_TO_LANDMARK_BOX = (0.003, 0.148, 0.899, 0.882)
 
 
 @dataclass
@@ -45,6 +45,29 @@ class HaarDetector:
         weights = np.asarray(weights, np.float32).reshape(-1)
         order = np.argsort(-boxes[:, 2] * boxes[:, 3])  # largest face first
         return boxes[order], weights[order]
+
+
+def iou(a, b) -> float:
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter + 1e-9)
+
+
+def match_detections(gt_boxes, det_boxes, min_iou: float = 0.3) -> list[int | None]:
+    """For each ground-truth face, the index of its best detection (IoU >= min_iou), each used once."""
+    used, out = set(), []
+    for g in gt_boxes:
+        ious = [(iou(g, d), j) for j, d in enumerate(det_boxes) if j not in used]
+        best = max(ious, default=(0.0, None))
+        if best[0] >= min_iou:
+            used.add(best[1])
+            out.append(best[1])
+        else:
+            out.append(None)
+    return out
 
 
 def to_landmark_boxes(boxes: np.ndarray, calibration=HAAR_TO_LANDMARK_BOX) -> np.ndarray:

@@ -31,5 +31,6 @@ def load_folder(folder: Path, device="cpu") -> LandmarkNet:
         safetensors.torch.load_model(model, folder / WEIGHTS, strict=True)
     except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
+    model.folder = folder  # where runtime.py looks for the int8 ONNX twin
     return model.float().to(device).eval()
 

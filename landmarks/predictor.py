@@ -10,15 +10,25 @@ import torch
 
 from . import geometry
 from .detect import HaarDetector, to_landmark_boxes
+from .data import landmark_box
 from .images import to_rgb_array
 from .hub import load_model
+from .runtime import make_runner
+
+
+def network_input(model, rgb: np.ndarray, regions) -> np.ndarray:
+    """Crops of an RGB image at the given regions, as the network's normalised (N, C, S, S) float32 input."""
+    src = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if model.in_channels == 1 else rgb
+    s = model.input_size
+    crops = np.stack([geometry.crop(src, r, s).reshape(s, s, -1) for r in regions]).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray((crops.astype(np.float32) / 255 - model.mean) / model.std)
 
 
 @dataclass
 class Face:
     box: np.ndarray  # x, y, w, h in image pixels
     points: np.ndarray  # (68, 2) image pixels
-    score: float | None = None
+    score: float | None = None  # the model's confidence that this is a face, 0..1 (pip models)
 
     def to_dict(self) -> dict:
         return {
@@ -28,6 +38,13 @@ class Face:
         }
 
 
+# Faces the model scores below this are dropped.  benchmarks/confidence.py, bundled model:
+# 300-W test faces at Haar boxes score 0.81 and up (5th percentile; 530 of 531 kept), the
+# cascade's false detections and non-face crops (cloth, flag, logo, terrain, patterns) at
+# most 0.63 (all 12 crops and 8 of 9 false detections dropped).
+MIN_SCORE = 0.65
+
+
 class FaceLandmarker:
     """Detect faces and find their 68 iBUG points.
 
@@ -35,46 +52,82 @@ class FaceLandmarker:
     >>> faces = fl("photo.jpg")          # path, PIL image or RGB numpy array
     >>> faces[0].points.shape
     (68, 2)
+
+    ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when the model folder has it,
+    else PyTorch), ``torch`` or ``onnx``.  ``min_score``: faces the model is less sure
+    of are dropped (pip models).  ``refine``: after the first pass on the detector's
+    box, crop again around the found points this many times -- the model then sees
+    the box it was trained on, whatever the detector's idea of a face box.
     """
 
-    def __init__(self, model=None, device: str | None = None, min_face: int = 40, scale_factor: float = 1.1):
+    def __init__(
+        self,
+        model=None,
+        device: str | None = None,
+        min_face: int = 40,
+        scale_factor: float = 1.1,
+        runtime: str = "auto",
+        min_score: float = MIN_SCORE,
+        refine: int = 1,
+    ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(model, torch.nn.Module):
             self.model = model.to(self.device).eval()
         else:
             self.model = load_model(model, self.device)
+        self.runner = make_runner(self.model, self.device, runtime)
+        self.min_score, self.refine = min_score, refine
         self.detector = HaarDetector(min_face=min_face, scale_factor=scale_factor)
         self._lock = threading.Lock()  # OpenCV's cascade is not documented as thread-safe
 
     def __call__(self, image, min_face: int | None = None) -> list[Face]:
         """Faces of an image, largest first; ``min_face`` (pixels) overrides the default for this call."""
         rgb = to_rgb_array(image)
-        with self._lock:
-            boxes, scores = self.detector(rgb, min_face)
-        faces = self.predict_boxes(rgb, to_landmark_boxes(boxes))
-        for face, box, score in zip(faces, boxes, scores):
-            face.box, face.score = box, float(score)  # report the detector's box, not the crop box
-        return faces
+        return self.from_detections(rgb, self.detect(rgb, min_face))
 
     def get_landmarks(self, image) -> list[np.ndarray]:
         """face-alignment style: a (68, 2) array per detected face."""
         return [f.points for f in self(image)]
 
-    @torch.inference_mode()
-    def predict_boxes(self, image, boxes) -> list[Face]:
-        """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass."""
+    def detect(self, rgb: np.ndarray, min_face: int | None = None) -> np.ndarray:
+        """Detector boxes (N, 4), largest first."""
+        with self._lock:
+            return self.detector(rgb, min_face)[0]
+
+    def from_detections(self, rgb: np.ndarray, boxes) -> list[Face]:
+        """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the detector's."""
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        faces = self.predict_boxes(rgb, to_landmark_boxes(boxes), refine=self.refine)
+        for face, box in zip(faces, boxes):
+            face.box = box
+        return self.confident(faces)
+
+    def confident(self, faces: list[Face]) -> list[Face]:
+        return [f for f in faces if f.score is None or f.score >= self.min_score]
+
+    def _run(self, x: np.ndarray, flip: bool):
+        if not flip:
+            return self.runner(x)
+        # the mirrored crop in the same batch; its points mirrored back (t_x -> -t_x, twins swapped)
+        out, confidence = self.runner(np.concatenate([x, x[..., ::-1]]))
+        n = len(x)
+        mirrored = out[n:][:, geometry.FLIP_PERMUTATION] * np.array([-1, 1], np.float32)
+        return (out[:n] + mirrored) / 2, (confidence[:n] + confidence[n:][:, geometry.FLIP_PERMUTATION]) / 2
+
+    def predict_boxes(self, image, boxes, refine: int = 0, flip: bool = False) -> list[Face]:
+        """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass;
+        ``refine`` more passes each crop at the box of the points found; ``flip`` averages
+        with the mirrored crop (twice the network work)."""
         is_rgb = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
         rgb = image if is_rgb else to_rgb_array(image)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return []
         m = self.model
-        src = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if m.in_channels == 1 else rgb
-        regions = [geometry.region_from_box(b, m.margin, m.square) for b in boxes]
-        crops = np.stack([geometry.crop(src, r, m.input_size) for r in regions])
-        x = torch.from_numpy(crops).to(self.device)
-        x = x[:, None] if m.in_channels == 1 else x.permute(0, 3, 1, 2)
-        x = ((x.float() / 255 - m.mean) / m.std).contiguous(memory_format=torch.channels_last)
-        out = m(x).float().cpu().numpy()
-        points = [geometry.from_targets(o, r).astype(np.float32) for o, r in zip(out, regions)]
-        return [Face(b.astype(np.float32), p) for b, p in zip(boxes, points)]
+        for _ in range(refine + 1):
+            regions = [geometry.region_from_box(b, m.margin, m.square) for b in boxes]
+            out, confidence = self._run(network_input(m, rgb, regions), flip)
+            points = [geometry.from_targets(o, r).astype(np.float32) for o, r in zip(out, regions)]
+            used, boxes = boxes, np.array([landmark_box(p) for p in points])
+        scores = confidence.mean(axis=1) if m.head == "pip" else [None] * len(points)
+        return [Face(b.astype(np.float32), p, None if s is None else float(s)) for b, p, s in zip(used, points, scores)]

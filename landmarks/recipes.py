@@ -1,7 +1,7 @@
 """Named, versioned training recipes: everything that defines a training run."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .augment import Augment
 
@@ -14,7 +14,8 @@ class Recipe:
     in_channels: int = 1
     margin: float = 0.0  # crop = face box grown by 1 + margin
     square: bool = False  # square crop (False stretches the box to the input, as the seed did)
-    loss: str = "mse"
+    head: str = "regress"  # or "pip" (see network.py)
+    loss: str = "mse"  # "mse" or "l1" for the regress head, "pip" for the pip head
     optimizer: str = "adam"  # or "adamw"
     lr: float = 1e-4
     weight_decay: float = 0.0
@@ -56,6 +57,17 @@ RECIPES = {
         augment=Augment(rotate=15, brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1, flip=0.5, box_scale=0.1, box_shift=0.05),
     ),
 }
+# Pixel-in-pixel head (after PIPNet) on regress-v2's backbone, crop and optimiser: the
+# 5 x 5 grid of the last feature map scores where each point is and regresses the offset
+# within the cell; occlusion patches on top of regress-v2's augmentation; longer.
+RECIPES["pip-v1"] = replace(
+    RECIPES["regress-v2"],
+    name="pip-v1",
+    head="pip",
+    loss="pip",
+    epochs=100,
+    augment=replace(RECIPES["regress-v2"].augment, occlude=0.5),
+)
 
 
 def get_recipe(name: str) -> Recipe:

@@ -57,3 +57,59 @@ def write_examples(folder: str | Path) -> list[Path]:
     cv2.imwrite(str(one), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(group), cv2.cvtColor(group_photo(4, 1024, 768), cv2.COLOR_RGB2BGR))
     return [one, group]
+
+
+def webcam_clip(faces: int = 1, frames: int = 100, width: int = 640, height: int = 480) -> list[np.ndarray]:
+    """``frames`` frames of ``webcam_frame(faces)`` drifting as a person in front of a webcam
+    does: a slow sway of up to 16 px sideways and 8 px up and down."""
+    still = webcam_frame(faces, width, height)
+    out = []
+    for i in range(frames):
+        dx, dy = 16 * np.sin(2 * np.pi * i / 50), 8 * np.sin(2 * np.pi * i / 35)
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        out.append(cv2.warpAffine(still, m, (width, height), borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def non_faces() -> list[tuple[str, np.ndarray, tuple[float, float, float, float]]]:
+    """(name, RGB image, box) of things that are not faces but could be boxed as one: the
+    portrait's uniform, medals, flag and shoulder, matplotlib's other sample photo, its
+    logo and terrain maps (sample data it installs; used by tests and benchmarks, never
+    shown in the app), and synthetic patterns (checks, stripes, noise, flat grey)."""
+    from matplotlib import cbook
+
+    out = []
+    hopper = portrait()  # 512 x 600; the face spans about x 150-370, y 90-360
+    for name, box in (("uniform", (40, 420, 150, 150)), ("medals", (280, 420, 150, 150)),
+                      ("flag", (0, 0, 140, 140)), ("shoulder", (380, 300, 130, 130))):
+        out.append((f"portrait {name}", hopper, box))
+    pack = to_rgb_array(cbook.get_sample_data("Minduka_Present_Blue_Pack.png", asfileobj=False))
+    out.append(("blue pack photo", pack, (pack.shape[1] * 0.25, pack.shape[0] * 0.25, pack.shape[1] * 0.5, pack.shape[0] * 0.5)))
+    logo = to_rgb_array(cbook.get_sample_data("logo2.png", asfileobj=False))
+    out.append(("matplotlib logo", logo, (0, 0, logo.shape[0], logo.shape[0])))
+    for name, key in (("jacksboro_fault_dem.npz", "elevation"), ("topobathy.npz", "topo")):
+        dem = np.load(cbook.get_sample_data(name, asfileobj=False))[key].astype(np.float64)
+        gray = (255 * (dem - dem.min()) / (np.ptp(dem) + 1e-9)).astype(np.uint8)
+        side = min(gray.shape)
+        out.append((f"terrain {name.split('.')[0]}", np.repeat(gray[:, :, None], 3, axis=2), (0, 0, side, side)))
+    yy, xx = np.mgrid[:256, :256]
+    patterns = {
+        "checkerboard": ((xx // 32 + yy // 32) % 2) * 255,
+        "stripes": ((xx // 16) % 2) * 255,
+        "noise": np.random.default_rng(0).integers(0, 256, (256, 256)),
+        "flat grey": np.full((256, 256), 128),
+    }
+    for name, img in patterns.items():
+        out.append((name, np.repeat(img.astype(np.uint8)[:, :, None], 3, axis=2), (28, 28, 200, 200)))
+    return out
+
+
+def write_y4m(path: str | Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """A raw video clip of RGB frames: what Chromium's fake camera
+    (``--use-file-for-fake-video-capture``) plays, in a loop."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return Path(path)

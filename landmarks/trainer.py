@@ -42,6 +42,7 @@ class TrainConfig:
     batch_size: int | None = None
     input_size: int | None = None
     precision: str = "bf16"  # or "fp32"
+    compile: bool = False  # torch.compile the training forward (pays off on GPUs, after a warm-up)
     progress: bool = True
 
 
@@ -117,6 +118,7 @@ class Trainer:
         mats, targets = A.crop_geometry(faces.points[idx], r.input_size, r.margin, r.square, aug, gen)
         x = A.warp(faces.images[idx], mats, r.input_size)
         x = A.color_jitter(x, aug, gen)
+        x = A.occlude(x, aug.occlude, gen)
         x = A.to_network_input(x, r.in_channels, 0.5, 0.5).contiguous(memory_format=torch.channels_last)
         return x, targets, mats
 
@@ -155,13 +157,18 @@ class Trainer:
                 raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
             ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=False)
             # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
-            if {**r.to_dict(), **ckpt["recipe"], "epochs": r.epochs} != r.to_dict():
+            now = r.to_dict()
+            saved = {**now, **ckpt["recipe"], "epochs": r.epochs}
+            saved["augment"] = {**now["augment"], **ckpt["recipe"].get("augment", {})}
+            if saved != now:
                 raise ValueError(f"--resume: {ckpt_path} was trained with another recipe or settings: {ckpt['recipe']}")
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best_nme"]
             torch.set_rng_state(ckpt["rng"])
         ddp = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        if cfg.compile:
+            ddp = torch.compile(ddp)
         gen = torch.Generator(device=self.device)
         for epoch in range(start_epoch, r.epochs + 1):
             gen.manual_seed(r.seed * 1000 + epoch)  # every rank draws the same order, then takes its share
@@ -235,7 +242,7 @@ class Trainer:
             losses.append(loss_fn(pred.float(), targets).item() * len(idx))
             # back to source pixels: the crop is a similarity of the image, so NME is unchanged
             size = self.recipe.input_size
-            src = targets_to_source(pred.float(), mats, size)
+            src = targets_to_source(model.decode(pred.float())[0], mats, size)
             nmes.append(nme_per_face(src.cpu().numpy(), val.points[idx].cpu().numpy()))
         return sum(losses) / len(val), np.concatenate(nmes)
 

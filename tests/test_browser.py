@@ -2,7 +2,6 @@
 import io
 import json
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,16 +10,6 @@ from conftest import open_page
 from landmarks import samples
 from landmarks.detect import HaarDetector
 from landmarks.drawing import REGIONS
-
-
-def write_y4m(path, frame: np.ndarray, count: int = 10, fps: int = 10):
-    """A raw video clip of one still frame: what Chromium's fake camera plays in a loop."""
-    h, w = frame.shape[:2]
-    yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes()
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(count):
-            f.write(b"FRAME\n" + yuv)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +22,7 @@ def page(app_server, camera_frame, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     clip = tmp_path_factory.mktemp("camera") / "face.y4m"
-    write_y4m(clip, camera_frame)
+    samples.write_y4m(clip, [camera_frame] * 10)
     with sync_playwright() as p:
         browser, page = open_page(p, app_server.url, [f"--use-file-for-fake-video-capture={clip}"])
         yield page

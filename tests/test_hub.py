@@ -92,6 +92,20 @@ def test_model_card_shows_metrics_and_plot(hub_server, pushed, run_dir, empty_ca
     assert f'FaceLandmarker("{pushed}")' in card.text
 
 
+def test_the_int8_twin_travels_with_the_model(hub_server, run_dir, data_dir, tmp_path, empty_cache):
+    from landmarks.runtime import ONNX_FILE
+
+    folder = hub.export(run_dir, tmp_path / "model", int8_labels=data_dir / "labels_test_common.xml")
+    hub.push(folder, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    assert ONNX_FILE in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
+    pulled = hub.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False).model
+    assert FaceLandmarker(pulled).runner.name == "onnx-int8"
+    assert FaceLandmarker(load_folder(run_dir / "best")).runner.name == "torch"  # no twin, no ONNX
+    # new weights without a twin: the old twin must not stay behind to be run in their place
+    hub.push(run_dir, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    assert ONNX_FILE not in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
+
+
 def test_revision_pinning(hub_server, pushed, empty_cache):
     sha = HfApi(endpoint=hub_server.url).model_info(pushed).sha
     resolved = hub.resolve(f"{pushed}@{sha}", endpoint=hub_server.url, fallback=False)
@@ -183,7 +197,7 @@ def test_app_pulls_from_hub_then_cache_then_bundled(hub_server, pushed, tmp_path
     cache = tmp_path / "cache"
     app = AppServer("--model", pushed, env=hub_env(hub_server, cache))
     try:
-        assert f"Model: Hub repo {pushed}." in page_note(app.url, artifacts, "hub_model.png")
+        assert f"Model: Hub repo {pushed} (runtime: torch)." in page_note(app.url, artifacts, "hub_model.png")
     finally:
         app.stop()
     hub_server.stop()

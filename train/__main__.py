@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     p.add_argument("--input-size", type=int)
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training forward (for GPUs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
@@ -41,6 +42,7 @@ def main(argv=None) -> int:
         batch_size=a.batch_size,
         input_size=a.input_size,
         precision="fp32" if a.fp32 else "bf16",
+        compile=a.compile,
         progress=not a.no_progress,
     )
     try:

@@ -1,0 +1,64 @@
+"""Does the model's face confidence separate faces from things that are not faces?
+
+    python benchmarks/confidence.py [--model SPEC] [--labels ../shared/data/ibug300w/labels_test_common.xml]
+
+Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
+at their ground-truth boxes and at Haar boxes; the Haar cascade's false detections on
+the test photos; and non-face crops (landmarks.samples.non_faces), each run through
+the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
+landmarks/predictor.py is chosen from this table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from landmarks.data import landmark_box, read_annotations  # noqa: E402
+from landmarks.detect import match_detections, to_landmark_boxes  # noqa: E402
+from landmarks.images import to_rgb_array  # noqa: E402
+from landmarks.predictor import MIN_SCORE, FaceLandmarker  # noqa: E402
+from landmarks.samples import non_faces  # noqa: E402
+
+
+def main() -> None:
+    default = ROOT.parent / "shared" / "data" / "ibug300w" / "labels_test_common.xml"
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--labels", default=str(default))
+    p.add_argument("--model")
+    a = p.parse_args()
+    fl = FaceLandmarker(a.model, device="cpu")
+    scores: dict[str, list[float]] = {"faces, ground-truth boxes": [], "faces, Haar boxes": [], "Haar false detections": []}
+    for image, group in groupby(read_annotations(a.labels), key=lambda r: r.image):
+        rgb = to_rgb_array(image)
+        gt = [landmark_box(r.points) for r in group]
+        scores["faces, ground-truth boxes"] += [f.score for f in fl.predict_boxes(rgb, gt)]
+        det = fl.detect(rgb)
+        match = match_detections(gt, det)
+        hit = {m for m in match if m is not None}
+        for j, box in enumerate(det):
+            (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
+            scores["faces, Haar boxes" if j in hit else "Haar false detections"].append(face.score)
+    print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}\n")
+    print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, s in scores.items():
+        s = np.array(s, float)
+        if len(s):
+            q = np.percentile(s, [0, 5, 50, 95, 100])
+            print(f"| {name} | {len(s)} | " + " | ".join(f"{v:.3f}" for v in q) + f" | {(s >= MIN_SCORE).sum()} |")
+        else:
+            print(f"| {name} | 0 | | | | | | |")
+    print("\n| non-face crop | score | kept |\n|---|---|---|")
+    for name, rgb, box in non_faces():
+        (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
+        print(f"| {name} | {face.score:.3f} | {'yes' if face.score >= MIN_SCORE else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""CPU speed, side by side in one run: our pipeline, dlib and MediaPipe on the same frames.
+
+    python benchmarks/speed.py [--model SPEC] [--frames 100]
+
+Frames: 640x480, made from the public-domain portrait (landmarks.samples.webcam_clip),
+one face and five, drifting a few pixels per frame as a webcam sees a person.
+- ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
+  else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
+- ours, photo path: ``FaceLandmarker()(frame)``: Haar detection and a refined pass each frame;
+- dlib: HOG detector + ``shape_predictor_68_face_landmarks.dat`` each frame (``dlib-bin`` and
+  ``face-recognition-models`` installed into .cache/bench-deps for this benchmark only);
+- MediaPipe Face Mesh in video mode (``mediapipe==0.10.21`` in .cache/mediapipe-venv, its
+  own environment because it pins numpy < 2).
+Then the landmark network alone on one face crop, per runtime.  Prints median and p90 ms
+per frame and our ratio to each peer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from compare_dlib import import_dlib  # noqa: E402
+
+from landmarks.predictor import FaceLandmarker, network_input  # noqa: E402
+from landmarks.runtime import TorchRunner  # noqa: E402
+from landmarks.samples import webcam_clip  # noqa: E402
+from landmarks.tracking import FaceTracker  # noqa: E402
+from landmarks import geometry  # noqa: E402
+from landmarks.data import landmark_box  # noqa: E402
+
+MEDIAPIPE_VENV = ROOT / ".cache" / "mediapipe-venv"
+
+
+def timed(fn, frames) -> tuple[np.ndarray, int]:
+    """ms per frame over the clip, and the faces found in its last frame."""
+    ms, found = [], 0
+    for frame in frames:
+        t0 = time.perf_counter()
+        found = fn(frame)
+        ms.append(1000 * (time.perf_counter() - t0))
+    return np.array(ms), found
+
+
+def mediapipe_times(clips: dict) -> dict | None:
+    python = MEDIAPIPE_VENV / "bin" / "python"
+    if not python.exists():
+        print("creating .cache/mediapipe-venv with mediapipe==0.10.21 ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(MEDIAPIPE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "mediapipe==0.10.21"], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clips.npz"
+        np.savez(path, **{str(k): np.stack(v) for k, v in clips.items()})
+        run = subprocess.run([str(python), str(ROOT / "benchmarks" / "mediapipe_worker.py"), str(path)],
+                             capture_output=True, text=True)
+    if run.returncode:
+        print(f"MediaPipe failed:\n{run.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return {int(k): (np.array(v["ms"]), v["found"]) for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+
+
+def stats(ms: np.ndarray) -> tuple[float, float]:
+    return float(np.median(ms)), float(np.percentile(ms, 90))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model")
+    p.add_argument("--frames", type=int, default=100)
+    a = p.parse_args()
+    fl = FaceLandmarker(a.model, device="cpu")
+    dlib, predictor_path = import_dlib()
+    hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
+    clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
+    mediapipe = mediapipe_times(clips)
+
+    def run_dlib(frame):
+        rects = hog(frame, 0)
+        for r in rects:
+            shape(frame, r)
+        return len(rects)
+
+    print(f"CPU threads: {torch.get_num_threads()}; 640x480 frames, {a.frames} per clip; our runtime: {fl.runner.name}\n")
+    print("| faces | system | found | median ms | p90 ms | ours (webcam) / this, median |")
+    print("|---|---|---|---|---|---|")
+    for n, frames in clips.items():
+        fl(frames[0])  # warm-up
+        tracker = FaceTracker(fl)
+        rows = {
+            "ours, webcam path (tracking)": timed(lambda f: len(tracker(f)), frames),
+            "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), frames),
+            "dlib HOG + 68-point predictor": timed(run_dlib, frames),
+        }
+        if mediapipe:
+            rows["MediaPipe Face Mesh (video mode)"] = mediapipe[n]
+        ours = stats(rows["ours, webcam path (tracking)"][0])[0]
+        for name, (ms, found) in rows.items():
+            med, p90 = stats(ms)
+            ratio = "" if name.startswith("ours, webcam") else f"{ours / med:.2f}"
+            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} |", flush=True)
+        print(f"| {n} | (ours: detector ran on {tracker.detections} of {len(frames)} frames) | | | | |")
+    if not mediapipe:
+        print("\nMediaPipe: not measured (see the error above)")
+
+    # the network alone, one face: each runtime on the same crop
+    face = fl(clips[1][0])[0]
+    m = fl.model
+    x = network_input(m, clips[1][0], [geometry.region_from_box(landmark_box(face.points), m.margin, m.square)])
+    runners = {fl.runner.name: fl.runner, "torch fp32": TorchRunner(m, torch.device("cpu"))}
+    print("\n| network alone, 1 face | median ms | p90 ms |\n|---|---|---|")
+    for name, runner in runners.items():
+        ms, _ = timed(lambda _: runner(x), range(20 + a.frames))
+        med, p90 = stats(ms[20:])
+        print(f"| {name} ({m.input_size} px) | {med:.2f} | {p90:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

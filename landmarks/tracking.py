@@ -1,0 +1,50 @@
+"""Following faces through video: the detector now and then, the previous points in between.
+
+Between detector runs each face is cropped at the box of its points in the previous
+frame -- the box the network was trained on -- so a frame costs one batched network
+pass instead of a cascade scan of the whole frame.  The detector runs again when the
+model's confidence says a face was lost, and every ``detect_every`` frames to pick up
+faces that walked in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import landmark_box
+from .detect import iou, match_detections
+from .predictor import Face, FaceLandmarker
+
+
+@dataclass
+class FaceTracker:
+    landmarker: FaceLandmarker
+    detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
+    faces: list[Face] = field(default_factory=list)
+    since_detection: int = 0
+    detections: int = 0  # detector runs so far (for benchmarks and tests)
+
+    def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> list[Face]:
+        """Faces of this frame; ``box`` is each face's tight landmark box."""
+        fl = self.landmarker
+        tracked = fl.confident(fl.predict_boxes(rgb, [landmark_box(f.points) for f in self.faces])) if self.faces else []
+        self.since_detection += 1
+        if not tracked or len(tracked) < len(self.faces) or self.since_detection >= self.detect_every:
+            found = fl.from_detections(rgb, fl.detect(rgb, min_face))
+            # a detection of a face already tracked adds nothing: keep the tracked points
+            boxes = [landmark_box(f.points) for f in found]
+            match = match_detections([landmark_box(f.points) for f in tracked], boxes)
+            taken = {m for m in match if m is not None}
+            # without a confidence (regress models) only the detector can tell a track is still a face
+            tracked = [f for f, m in zip(tracked, match) if m is not None or f.score is not None]
+            tracked += [f for i, f in enumerate(found) if i not in taken]
+            self.since_detection, self.detections = 0, self.detections + 1
+        for f in tracked:
+            f.box = np.array(landmark_box(f.points), np.float32)
+        kept: list[Face] = []
+        for f in sorted(tracked, key=lambda f: -f.box[2] * f.box[3]):
+            if all(iou(f.box, k.box) < 0.5 for k in kept):  # two tracks that slid onto one face
+                kept.append(f)
+        self.faces = kept
+        return kept
