@@ -81,7 +81,7 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
             _Predict(model),
             (torch.zeros(1, model.in_channels, size, size),),
             str(fp32),
-            dynamo=False,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed, and the node names _float_nodes reads
             input_names=["crops"],
             output_names=["points", "confidence"],
             dynamic_axes={"crops": {0: "faces"}, "points": {0: "faces"}, "confidence": {0: "faces"}},

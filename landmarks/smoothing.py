@@ -53,7 +53,7 @@ class FaceTracks:
             centre = np.array([x + w / 2, y + h / 2])
             best = min(free, key=lambda t: np.linalg.norm(t[0] - centre), default=None)
             if best is not None and np.linalg.norm(best[0] - centre) < self.max_jump * w:
-                free.remove(best)
+                free = [t for t in free if t is not best]  # by identity: tuples of arrays do not compare
                 flt = best[1]
                 face.points = flt(face.points, dt).astype(np.float32)
             else:

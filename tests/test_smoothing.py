@@ -36,3 +36,16 @@ def test_a_new_face_far_away_starts_its_own_track():
     b = Face(np.array([400, 0, 100, 100], np.float32), np.full((68, 2), 450, np.float32))
     (out,) = tracks.smooth([b], 0.1)
     np.testing.assert_array_equal(out.points, b.points)  # not dragged towards the old face
+
+
+def test_several_faces_keep_their_own_filters_whatever_their_order():
+    shape = np.random.default_rng(1).uniform(-30, 30, (68, 2)).astype(np.float32)
+    centres = [np.array([100.0 + 150 * i, 200.0]) for i in range(4)]
+    tracks = FaceTracks()
+    for t in range(5):
+        order = [3, 1, 0, 2] if t % 2 else [0, 1, 2, 3]  # detectors list faces in any order
+        faces = [Face(np.array([*(centres[i] - 50), 100, 100], np.float32), shape + centres[i].astype(np.float32))
+                 for i in order]
+        out = tracks.smooth(faces, t / 10)
+        for i, face in zip(order, out):
+            assert np.abs(face.points - (shape + centres[i])).max() < 1e-3  # never pulled toward another face
