@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .models import ModelError
+
 ONNX_FILE = "model.int8.onnx"
 RUNTIMES = ("auto", "torch", "onnx")
 
@@ -62,7 +64,8 @@ def make_runner(model, device: torch.device, runtime: str = "auto"):
     usable = path is not None and path.is_file() and device.type == "cpu"
     if runtime == "onnx":
         if not usable:
-            raise ValueError(f"runtime 'onnx' needs a model folder with {ONNX_FILE} and the CPU (model: {folder}, device: {device})")
+            # a missing model file, like a missing weights file: the CLI reports it in one line
+            raise ModelError(f"runtime 'onnx' needs a model folder with {ONNX_FILE} and the CPU (model: {folder}, device: {device})")
         return OnnxRunner(path)
     if runtime == "auto" and usable and onnx_available():
         return OnnxRunner(path)

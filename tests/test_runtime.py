@@ -1,10 +1,15 @@
 """The int8 ONNX twin that FaceLandmarker runs on the CPU by default."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from conftest import ROOT
+
 from landmarks.data import landmark_box
 from landmarks.metrics import nme_per_face
-from landmarks.models import BUNDLED
+from landmarks.models import BUNDLED, ModelError
 from landmarks.predictor import FaceLandmarker
 from landmarks.runtime import ONNX_FILE
 
@@ -34,5 +39,9 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()
     assert FaceLandmarker(str(folder), device="cpu").runner.name == "torch"  # auto falls back
-    with pytest.raises(ValueError, match=ONNX_FILE):
+    with pytest.raises(ModelError, match=ONNX_FILE):
         FaceLandmarker(str(folder), device="cpu", runtime="onnx")
+    p = subprocess.run([sys.executable, "-m", "landmarks", "evaluate", "labels.xml", "--model", str(folder), "--runtime", "onnx"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and f"error: runtime 'onnx' needs a model folder with {ONNX_FILE}" in p.stderr
+    assert "Traceback" not in p.stderr
