@@ -22,6 +22,7 @@ from landmarks.demo import Settings, annotate_frame  # noqa: E402
 from landmarks.detect import to_landmark_boxes  # noqa: E402
 from landmarks.predictor import FaceLandmarker  # noqa: E402
 from landmarks.samples import webcam_clip  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 
 
 def timed(fn, n: int) -> np.ndarray:
@@ -41,7 +42,7 @@ def main() -> None:
     a = p.parse_args()
     fl = FaceLandmarker(a.model, device="cpu")
     settings = Settings()
-    print(f"CPU threads: {torch.get_num_threads()}, frame 640x480, {a.frames} frames each\n")
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; runtime {fl.runner.name}; frame 640x480, {a.frames} frames each\n")
     print("| faces | whole frame median ms | p90 ms | detector median ms | network median ms |")
     print("|---|---|---|---|---|")
     for faces in (1, 5):

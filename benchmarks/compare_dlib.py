@@ -31,6 +31,7 @@ from landmarks.detect import match_detections  # noqa: E402
 from landmarks.images import to_rgb_array  # noqa: E402
 from landmarks.metrics import nme_per_face, summarize  # noqa: E402
 from landmarks.predictor import FaceLandmarker  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 
 
 def import_dlib():
@@ -90,7 +91,7 @@ def main() -> None:
     def nme(pred: dict, keys) -> dict:
         return summarize(nme_per_face(np.array([pred[k] for k in keys]), gt[keys]))
 
-    print(f"{Path(a.labels).name}: {len(gt)} faces\n")
+    print(f"{Path(a.labels).name}: {len(gt)} faces; CPU: {cpu_line()}; our runtime: {fl.runner.name}\n")
     print("| system | detector | faces found | NME % (its faces) | NME % (faces both found) | FR@8 % (both) | AUC@8 % (both) | ms / image |")
     print("|---|---|---|---|---|---|---|---|")
     for name, pred, det in (("ours", ours, "Haar"), ("dlib 68-point", theirs, "HOG")):

@@ -24,6 +24,7 @@ from landmarks.detect import match_detections, to_landmark_boxes  # noqa: E402
 from landmarks.images import to_rgb_array  # noqa: E402
 from landmarks.predictor import MIN_SCORE, FaceLandmarker  # noqa: E402
 from landmarks.samples import non_faces  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
         for j, box in enumerate(det):
             (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
             scores["faces, Haar boxes" if j in hit else "Haar false detections"].append(face.score)
-    print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}\n")
+    print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
     print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, s in scores.items():

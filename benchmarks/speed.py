@@ -38,6 +38,7 @@ from landmarks.samples import webcam_clip  # noqa: E402
 from landmarks.tracking import FaceTracker  # noqa: E402
 from landmarks import geometry  # noqa: E402
 from landmarks.data import landmark_box  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 
 MEDIAPIPE_VENV = ROOT / ".cache" / "mediapipe-venv"
 
@@ -90,7 +91,7 @@ def main() -> None:
             shape(frame, r)
         return len(rects)
 
-    print(f"CPU threads: {torch.get_num_threads()}; 640x480 frames, {a.frames} per clip; our runtime: {fl.runner.name}\n")
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtime: {fl.runner.name}\n")
     print("| faces | system | found | median ms | p90 ms | ours (webcam) / this, median |")
     print("|---|---|---|---|---|---|")
     for n, frames in clips.items():

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landmarks.samples import webcam_clip, write_y4m  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
                   "--use-fake-device-for-media-stream"]
@@ -62,7 +63,7 @@ def main() -> None:
             page.get_by_role("button", name="capture photo").click()
             page.wait_for_function("document.querySelector('#webcam-status')?.innerText.includes('fps')", timeout=120_000)
             start = time.time()
-            print(f"app pid {server.pid}; streaming {a.minutes} min\n")
+            print(f"app pid {server.pid}; streaming {a.minutes} min; CPU: {cpu_line()}\n")
             print("| minute | RSS MB | peak RSS MB | status line |\n|---|---|---|---|", flush=True)
             while True:
                 t = (time.time() - start) / 60

@@ -1,10 +1,11 @@
 """Training images/s of a recipe, end to end (augmentation + forward + backward + update).
 
     python benchmarks/train_throughput.py [--data ../shared/data/ibug300w] [--recipe pip-v1] [--steps 10]
-        [--batch-size N] [--compile]
+        [--batch-size N] [--compile] [--precision auto|bf16|fp32|both]
 
 Runs on the device it finds (CUDA when present, else CPU) with the trainer's own
-step, in bf16 and fp32, and prints one table row per precision.  On a GPU, try
+step, in the precision the trainer would choose there (``auto``, printed with the
+reason) or the one(s) asked for, one table row each.  On a GPU, try
 ``--batch-size 256 --compile``: small batches leave an H100 idle.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from landmarks.losses import get_loss  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
 from landmarks.trainer import TrainConfig, Trainer  # noqa: E402
 
 
@@ -50,9 +52,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--faces", type=int, default=512, help="faces loaded onto the device")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32", "both"], default="auto")
     a = p.parse_args()
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads\n")
     print("| device | recipe | precision | batch | input | images/s |\n|---|---|---|---|---|---|")
-    for precision in ("bf16", "fp32"):
+    for precision in ("bf16", "fp32") if a.precision == "both" else (a.precision,):
         cfg = TrainConfig(data=a.data, out="/tmp/unused", recipe=a.recipe, device=a.device, limit=a.faces,
                           precision=precision, batch_size=a.batch_size, compile=a.compile, progress=False)
         trainer = Trainer(cfg)
@@ -61,7 +65,8 @@ def main() -> None:
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         r = trainer.recipe
         ips = measure(trainer, faces, a.steps, a.warmup)
-        print(f"| {name} | {r.name} | {precision} | {r.batch_size} | {r.input_size} | {ips:.1f} |", flush=True)
+        chosen = trainer.precision + (f" ({trainer.precision_why})" if precision == "auto" else "")
+        print(f"| {name} | {r.name} | {chosen} | {r.batch_size} | {r.input_size} | {ips:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,17 @@
 >>> from landmarks import FaceLandmarker
 >>> faces = FaceLandmarker()("photo.jpg")   # one Face (box, points, score) per detected face
 """
-from .predictor import Face, FaceLandmarker
-from .tracking import FaceTracker
-
 __all__ = ["Face", "FaceLandmarker", "FaceTracker"]
+
+
+def __getattr__(name: str):
+    # imported on first use: ``python -m train --help`` and the light modules need no torch
+    if name in ("Face", "FaceLandmarker"):
+        from . import predictor
+
+        return getattr(predictor, name)
+    if name == "FaceTracker":
+        from .tracking import FaceTracker
+
+        return FaceTracker
+    raise AttributeError(f"module 'landmarks' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m landmarks evaluate|predict|export|push …`` (``--help`` on each)."""
+"""Command line: ``python -m landmarks evaluate|predict|export|push|deploy …`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -8,13 +8,12 @@ from pathlib import Path
 
 
 from .data import DatasetError
-from .hub import PushError
 from .images import ImageError
-from .models import ModelError
 
 
 def _evaluate(a) -> int:
     from .evaluate import evaluate, save_report
+    from .models import ModelError
     from .plots import plot_ced
     from .predictor import FaceLandmarker
 
@@ -55,7 +54,7 @@ def _predict(a) -> int:
             files.append(item)
         else:
             raise ImageError(f"{item}: no such file or folder")
-    fl = FaceLandmarker(a.model, device=a.device, min_face=a.min_face)
+    fl = FaceLandmarker(a.model, device=a.device, min_face=a.min_face, runtime=a.runtime)
     if a.draw:
         Path(a.draw).mkdir(parents=True, exist_ok=True)
     results, failed = {}, 0
@@ -92,6 +91,13 @@ def _push(a) -> int:
     return 0
 
 
+def _deploy(a) -> int:
+    from .deploy import deploy
+
+    print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token).lines()))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m landmarks")
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,6 +120,8 @@ def main(argv=None) -> int:
     pr.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
     pr.add_argument("--device")
     pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
+    pr.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                    help="auto: int8 ONNX Runtime on the CPU when the model has a twin that passes its check here")
     pr.set_defaults(run=_predict)
     ex = sub.add_parser("export", help="a shippable model folder: weights, config, figures and model card")
     ex.add_argument("model_dir", help="model folder or run folder (its best/)")
@@ -127,10 +135,21 @@ def main(argv=None) -> int:
     pu.add_argument("repo_id", help="user/repo")
     pu.add_argument("--private", action="store_true")
     pu.set_defaults(run=_push)
-    a = p.parse_args(argv)
+    de = sub.add_parser("deploy", help="create or update a Hugging Face Space that serves the app")
+    de.add_argument("space_id", help="USER/SPACE")
+    de.add_argument("--model", help="Hub model repo USER/MODEL[@rev] the Space serves (set as its LANDMARKS_MODEL); "
+                    "default: upload the bundled weights")
+    de.add_argument("--private", action="store_true", help="make the Space private")
+    de.add_argument("--token", help="a Hub token that can write (default: HF_TOKEN or `hf auth login`)")
+    de.set_defaults(run=_deploy)
+    a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
+    from .deploy import DeployError
+    from .hub import PushError
+    from .models import ModelError
+
     try:
         return a.run(a)
-    except (DatasetError, ImageError, ModelError, PushError) as e:
+    except (DatasetError, ImageError, ModelError, PushError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -11,27 +11,14 @@ with per-sample factors.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .geometry import FLIP_PERMUTATION
+from .recipes import Augment
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
-
-
-@dataclass(frozen=True)
-class Augment:
-    rotate: float = 0.0  # max degrees either way
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    hue: float = 0.0  # fraction of a full turn, at most 0.5
-    flip: float = 0.0  # probability of a horizontal flip
-    box_scale: float = 0.0  # box size scaled by 1 +- this
-    box_shift: float = 0.0  # box centre moved by +- this fraction of its size
-    occlude: float = 0.0  # probability of a grey rectangle (10-40 % of the crop side) over the crop
 
 
 NO_AUGMENT = Augment()

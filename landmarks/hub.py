@@ -7,8 +7,10 @@ the token comes from the usual places (``HF_TOKEN``, ``hf auth login``), never f
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from huggingface_hub.errors import (
 
 from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder
 from .network import LandmarkNet
-from .runtime import ONNX_FILE
+from .runtime import ONNX_FILE, REFERENCE_FILE, write_reference
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 METRICS, CED_PLOT = "metrics.json", "ced.png"
@@ -44,10 +46,11 @@ def download(repo_id: str, revision: str | None = None, local_only: bool = False
         hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
         for name in (CONFIG, WEIGHTS)
     ]
-    try:  # optional: the fast CPU twin
-        hf_hub_download(repo_id, ONNX_FILE, revision=revision, local_files_only=local_only, endpoint=endpoint)
-    except (EntryNotFoundError, LocalEntryNotFoundError):
-        pass
+    for name in (ONNX_FILE, REFERENCE_FILE):  # optional: the fast CPU twin and what it is checked against
+        try:
+            hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            pass
     return Path(paths[0]).parent
 
 
@@ -58,13 +61,48 @@ class Resolved:
     fell_back: str | None = None  # why the requested model was not used
 
 
-def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoint: str | None = None) -> Resolved:
+def _fetch(repo: str, revision: str | None, endpoint: str | None) -> Path:
+    HfApi(endpoint=endpoint).model_info(repo, revision=revision, timeout=10)
+    return download(repo, revision, endpoint=endpoint)
+
+
+def _within(deadline: float, fn, *args):
+    """``fn(*args)`` in a daemon thread, given up on after ``deadline`` seconds (TimeoutError):
+    a Hub that stalls mid-download must not hold the app's start for minutes.  The thread
+    may finish later; nothing waits for it."""
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(deadline)
+    if t.is_alive():
+        raise TimeoutError(f"no complete answer within {deadline:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _status(e: Exception) -> int | None:
+    response = getattr(e, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoint: str | None = None,
+            deadline: float | None = None) -> Resolved:
     """Load a model: local folder, or Hub repo -> local Hub cache -> bundled model.
 
-    Without ``fallback`` a model that cannot be had raises :class:`ModelError`.
+    The Hub gets ``deadline`` seconds (default ``$LANDMARKS_HUB_DEADLINE``, else 60) for the
+    whole download.  Without ``fallback`` a model that cannot be had raises :class:`ModelError`.
     """
     if spec is None:
         return Resolved(load_folder(BUNDLED, device), "the bundled model")
+    deadline = float(os.environ.get("LANDMARKS_HUB_DEADLINE", 60)) if deadline is None else deadline
     try:
         parsed = parse_spec(spec)
         if parsed is None:
@@ -72,23 +110,34 @@ def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoi
         repo, revision = parsed
         name = f"{repo}@{revision}" if revision else repo
         try:
-            HfApi(endpoint=endpoint).model_info(repo, revision=revision, timeout=10)
+            folder = _within(deadline, _fetch, repo, revision, endpoint)
+            return Resolved(load_folder(folder, device), f"Hub repo {name}")
         except (RepositoryNotFoundError, RevisionNotFoundError):
             raise ModelError(f"model {name}: no such repository or revision on the Hub (or no access)") from None
+        except EntryNotFoundError:
+            raise ModelError(f"model {name}: the repository has no {WEIGHTS} and {CONFIG}") from None
+        except ModelError:
+            raise
         except Exception as e:
-            # refused, timed out, HF_HUB_OFFLINE, server error -- whatever the client's HTTP stack
-            # raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
-            why = "offline mode: HF_HUB_OFFLINE is set" if isinstance(e, OfflineModeIsEnabled) else "the Hub could not be reached"
+            status = _status(e)
+            if status == 401:  # a token was sent and refused: the cache would hide a real mistake
+                raise ModelError(f"model {name}: unauthorised: the Hub refused the token (401); "
+                                 "check HF_TOKEN or `hf auth login`") from None
+            if status == 403:
+                raise ModelError(f"model {name}: forbidden: this token has no access to the repository (403)") from None
+            # refused, timed out, stalled, HF_HUB_OFFLINE, server error -- whatever the client's HTTP
+            # stack raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
+            if isinstance(e, OfflineModeIsEnabled):
+                why = "offline mode: HF_HUB_OFFLINE is set"
+            elif isinstance(e, TimeoutError):
+                why = f"the Hub stalled: {e}"
+            else:
+                why = "the Hub could not be reached"
             try:
                 folder = download(repo, revision, local_only=True, endpoint=endpoint)
             except (LocalEntryNotFoundError, EntryNotFoundError):
                 raise ModelError(f"model {name}: {why} ({_short(e)}) and the local cache has no copy") from None
             return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache ({why})")
-        try:
-            folder = download(repo, revision, endpoint=endpoint)
-        except EntryNotFoundError:
-            raise ModelError(f"model {name}: the repository has no {WEIGHTS} and {CONFIG}") from None
-        return Resolved(load_folder(folder, device), f"Hub repo {name}")
     except ModelError as e:
         if not fallback:
             raise
@@ -125,20 +174,25 @@ def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         pipeline_tag="keypoint-detection",
     )
     if metrics:
+        rows = [
+            f"| {m.get('set', '300-W common')} | {m['n']} | {m.get('boxes', 'gt')} | {m['nme']} | {m['fr8']} | {m['fr10']} "
+            f"| {m['auc8']} | {m['auc10']} | {m.get('runtime', 'torch')} | {m.get('cpu', 'not recorded')} |"
+            for m in metrics.get("by_runtime", [metrics])
+        ]
         table = (
-            "| set | faces | boxes | NME (%) | FR@8 (%) | FR@10 (%) | AUC@8 (%) | AUC@10 (%) | runtime |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
-            f"| {metrics.get('set', '300-W common')} | {metrics['n']} | {metrics.get('boxes', 'gt')} | {metrics['nme']} "
-            f"| {metrics['fr8']} | {metrics['fr10']} | {metrics['auc8']} | {metrics['auc10']} | {metrics.get('runtime', 'torch')} |"
+            "| set | faces | boxes | NME (%) | FR@8 (%) | FR@10 (%) | AUC@8 (%) | AUC@10 (%) | runtime | measured on |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
         plot = f"\n\n![Cumulative error distribution]({CED_PLOT})" if (folder / CED_PLOT).is_file() else ""
         results = f"{table}{plot}\n\nNME: mean point error over the outer-eye-corner distance (points 36 and 45)."
     else:
         results = "Not evaluated yet: `python -m landmarks evaluate labels_test_common.xml --model FOLDER --save`."
     onnx_note = (
-        f" `{ONNX_FILE}` is the same network quantized to int8 (one block kept in fp32) for"
-        " ONNX Runtime, which `FaceLandmarker` uses on the CPU (about 4x faster than PyTorch there);"
-        " `evaluate --runtime torch` scores the safetensors weights instead."
+        f" `{ONNX_FILE}` is the same network quantized to int8 (7-bit weights, so that CPUs without"
+        " VNNI do not saturate; one block kept in fp32) for ONNX Runtime, which `FaceLandmarker` uses"
+        f" on the CPU after checking it there against `{REFERENCE_FILE}` (the fp32 weights' outputs on"
+        " reference crops): a twin that disagrees on some CPU is replaced by PyTorch, with a warning."
+        " `evaluate --runtime torch` scores the safetensors weights."
         if (folder / ONNX_FILE).is_file()
         else ""
     )
@@ -198,6 +252,7 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
             shutil.copy2(src / ONNX_FILE, dest / ONNX_FILE)
         else:
             (dest / ONNX_FILE).unlink(missing_ok=True)  # a twin of other weights would be used instead of these
+    write_reference(model, dest)  # from the fp32 weights: what the int8 twin is checked against
     (model.half() if half else model).save_pretrained(dest)
     for name in (METRICS, CED_PLOT):
         if (src / name).is_file() and src.resolve() != dest.resolve():
@@ -218,7 +273,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
     card = model_card(folder, repo_id)
     ops = [CommitOperationAdd("README.md", str(card).encode())]
-    for name in (WEIGHTS, CONFIG, ONNX_FILE, METRICS, CED_PLOT):
+    for name in (WEIGHTS, CONFIG, ONNX_FILE, REFERENCE_FILE, METRICS, CED_PLOT):
         if (folder / name).is_file():
             ops.append(CommitOperationAdd(name, str(folder / name)))
     for name in RUN_FILES:
@@ -227,8 +282,9 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     api = HfApi(endpoint=endpoint, token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        if not (folder / ONNX_FILE).is_file() and api.file_exists(repo_id, ONNX_FILE):
-            ops.append(CommitOperationDelete(ONNX_FILE))  # the twin of the weights being replaced
+        for name in (ONNX_FILE, REFERENCE_FILE):  # the twin and reference of the weights being replaced
+            if not (folder / name).is_file() and api.file_exists(repo_id, name):
+                ops.append(CommitOperationDelete(name))
         info = api.create_commit(repo_id, ops, commit_message=f"Upload landmarks model ({folder.name})")
     except Exception as e:  # auth, network, quota: one line for the user, whatever the HTTP stack
         raise PushError(f"push to {repo_id} failed: {_short(e)}") from e

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import safetensors.torch
 
+from .data import NUM_POINTS
 from .network import LandmarkNet
 
 BUNDLED = Path(__file__).resolve().parent / "pretrained"
@@ -14,6 +15,43 @@ WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 class ModelError(RuntimeError):
     """A model that cannot be found or loaded, with the reason."""
+
+
+# What a config.json may say: a downloaded folder is a stranger's file, and an input size of
+# 2400 loads fine and then takes 23 s a face.
+_CONFIG_BOUNDS = {
+    "arch": {"resnet18"},
+    "head": {"regress", "pip"},
+    "in_channels": {1, 3},
+    "input_size": range(32, 513),
+    "num_points": {NUM_POINTS},
+    "margin": (0.0, 1.0),
+    "mean": (0.0, 1.0),
+    "std": (0.01, 1.0),
+    "square": {True, False},
+}
+
+
+def check_config(config) -> dict:
+    """The config's values, or ModelError naming the first one out of bounds."""
+    if not isinstance(config, dict):
+        raise ValueError("config.json is not a JSON object")
+    for key, allowed in _CONFIG_BOUNDS.items():
+        if key not in config:
+            continue
+        value = config[key]
+        if isinstance(allowed, tuple):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and allowed[0] <= value <= allowed[1]
+            shown = f"{allowed[0]} to {allowed[1]}"
+        elif isinstance(allowed, range):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in allowed
+            shown = f"{allowed.start} to {allowed.stop - 1}"
+        else:
+            ok = type(value) is type(next(iter(allowed))) and value in allowed
+            shown = ", ".join(map(str, sorted(allowed, key=str)))
+        if not ok:
+            raise ValueError(f"config.json: {key} is {value!r}, expected {shown}")
+    return config
 
 
 def load_folder(folder: Path, device="cpu") -> LandmarkNet:
@@ -27,7 +65,7 @@ def load_folder(folder: Path, device="cpu") -> LandmarkNet:
     # built from config.json + strict safetensors load rather than the mixin's from_pretrained,
     # which prints to stdout and would fall back to a pickle file
     try:
-        model = LandmarkNet(**json.loads((folder / CONFIG).read_text()))
+        model = LandmarkNet(**check_config(json.loads((folder / CONFIG).read_text())))
         safetensors.torch.load_model(model, folder / WEIGHTS, strict=True)
     except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
@@ -13,15 +12,8 @@ from .detect import HaarDetector, to_landmark_boxes
 from .data import landmark_box
 from .images import to_rgb_array
 from .hub import load_model
+from .preprocess import network_input
 from .runtime import make_runner
-
-
-def network_input(model, rgb: np.ndarray, regions) -> np.ndarray:
-    """Crops of an RGB image at the given regions, as the network's normalised (N, C, S, S) float32 input."""
-    src = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if model.in_channels == 1 else rgb
-    s = model.input_size
-    crops = np.stack([geometry.crop(src, r, s).reshape(s, s, -1) for r in regions]).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray((crops.astype(np.float32) / 255 - model.mean) / model.std)
 
 
 @dataclass

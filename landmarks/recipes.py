@@ -1,9 +1,23 @@
-"""Named, versioned training recipes: everything that defines a training run."""
+"""Named, versioned training recipes: everything that defines a training run.
+
+Plain data, no torch: the training command lists the recipes before it loads anything heavy.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .augment import Augment
+@dataclass(frozen=True)
+class Augment:
+    rotate: float = 0.0  # max degrees either way
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0  # fraction of a full turn, at most 0.5
+    flip: float = 0.0  # probability of a horizontal flip
+    box_scale: float = 0.0  # box size scaled by 1 +- this
+    box_shift: float = 0.0  # box centre moved by +- this fraction of its size
+    occlude: float = 0.0  # probability of a grey rectangle (10-40 % of the crop side) over the crop
+
 
 
 @dataclass(frozen=True)

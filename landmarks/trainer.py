@@ -23,6 +23,7 @@ from tqdm import tqdm
 from . import augment as A
 from .data import DatasetError, read_annotations, split_train_val
 from .dataset import FaceTensors, load_faces
+from .hub import model_card
 from .losses import get_loss
 from .metrics import nme_per_face
 from .network import LandmarkNet
@@ -41,9 +42,51 @@ class TrainConfig:
     limit: int | None = None  # use only the first N faces (smoke tests)
     batch_size: int | None = None
     input_size: int | None = None
-    precision: str = "bf16"  # or "fp32"
+    precision: str = "auto"  # "bf16", "fp32", or "auto": chosen by the hardware (choose_precision)
     compile: bool = False  # torch.compile the training forward (pays off on GPUs, after a warm-up)
     progress: bool = True
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _step_seconds(model, x, bf16: bool, steps: int = 2) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    for i in range(steps + 1):  # the first one warms up
+        if i == 1:
+            t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(x).float().square().mean()
+        opt.zero_grad()
+        loss.backward()
+    return (time.perf_counter() - t0) / steps
+
+
+def choose_precision(device: torch.device, requested: str, recipe: Recipe) -> tuple[str, str]:
+    """(precision, why).  bf16 where the hardware computes it natively and it is faster;
+    elsewhere it is emulated: 13x slower than fp32 on an AMD EPYC with AVX2 (1.0 against
+    13.4 images/s for a ResNet18 step at 160 px), while native bf16 was 2.4x faster on an
+    AVX-512 machine with bf16."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
+    if requested != "auto":
+        return requested, "as asked"
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"{torch.cuda.get_device_name(device)} computes bf16 natively"
+        return "fp32", f"{torch.cuda.get_device_name(device)} has no bf16"
+    if device.type != "cpu":
+        return "fp32", f"no bf16 measurements on {device.type}"
+    from .hardware import cpu_info, cpu_line
+
+    if not cpu_info()["bf16"]:
+        return "fp32", f"this CPU has no native bf16, so bf16 would be emulated and slow: {cpu_line()}"
+    # native bf16: take it only if it is faster here, on the recipe's network and input
+    model = LandmarkNet.from_recipe(recipe).train()
+    x = torch.randn(8, recipe.in_channels, recipe.input_size, recipe.input_size)
+    fp32, bf16 = _step_seconds(model, x, False), _step_seconds(model, x, True)
+    ratio = fp32 / bf16
+    return ("bf16" if ratio > 1.05 else "fp32"), f"native bf16 on this CPU, measured {ratio:.1f}x the speed of fp32: {cpu_line()}"
 
 
 def _train_file(data: str) -> Path:
@@ -69,6 +112,7 @@ def _save_model_atomically(model: LandmarkNet, folder: Path) -> None:
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
+    model_card(tmp).save(tmp / "README.md")  # the real card, not the mixin's "More Information Needed"
     if folder.exists():
         os.replace(folder, old)
     os.replace(tmp, folder)
@@ -100,7 +144,8 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.main = self.rank == 0
-        self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.precision, self.precision_why = choose_precision(self.device, cfg.precision, self.recipe)
+        self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     # ---- data -------------------------------------------------------------
     def load_data(self) -> tuple[FaceTensors, FaceTensors]:
@@ -145,6 +190,8 @@ class Trainer:
     def run(self) -> dict:
         r, cfg = self.recipe, self.cfg
         torch.manual_seed(r.seed)
+        if self.main:
+            tqdm.write(f"precision: {self.precision} ({self.precision_why})")
         self.out.mkdir(parents=True, exist_ok=True)
         train, val = self.load_data()
         model, opt = self.model_and_optimizer()
@@ -155,7 +202,12 @@ class Trainer:
         if cfg.resume:
             if not ckpt_path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-            ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=False)
+            try:
+                # weights_only: tensors, numbers, strings, lists and dicts; a planted pickle runs nothing
+                ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=True)
+            except Exception as e:
+                first = (str(e).strip().splitlines() or [""])[0][:160]
+                raise ValueError(f"--resume: {ckpt_path} is not a readable checkpoint ({type(e).__name__}: {first})") from None
             # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
             now = r.to_dict()
             saved = {**now, **ckpt["recipe"], "epochs": r.epochs}

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT, write_xml
 from landmarks.data import landmark_box
 from landmarks.evaluate import evaluate
+from landmarks.hardware import cpu_line
 from landmarks.hub import load_model
 from landmarks.models import ModelError
 from landmarks.predictor import FaceLandmarker
@@ -51,7 +52,8 @@ def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
         lines = p.stdout.strip().splitlines()
         assert len(lines) == 1
         result = json.loads(lines[0])
-        assert {"n", "nme", "fr8", "fr10", "auc8", "auc10", "ms_per_face"} <= set(result)
+        assert {"n", "nme", "fr8", "fr10", "auc8", "auc10", "ms_per_face", "runtime"} <= set(result)
+        assert result["cpu"] == cpu_line() and result["runtime"] == "onnx-int8"  # figures name where they came from
         assert (tmp_path / "ced.png").stat().st_size > 5000
     assert 1 <= result["detected"] <= 4 and result["faces"] == 4
 

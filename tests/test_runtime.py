@@ -1,22 +1,94 @@
-"""The int8 ONNX twin that FaceLandmarker runs on the CPU by default."""
+"""The int8 ONNX twin that FaceLandmarker runs on the CPU by default, and its self-check."""
+import logging
+import shutil
 import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
 from conftest import ROOT
 
 from landmarks.data import landmark_box
+from landmarks.hardware import cpu_line
 from landmarks.metrics import nme_per_face
-from landmarks.models import BUNDLED, ModelError
+from landmarks.models import BUNDLED, ModelError, load_folder
 from landmarks.predictor import FaceLandmarker
-from landmarks.runtime import ONNX_FILE
+from landmarks.runtime import ONNX_FILE, REFERENCE_FILE, compute_reference
 
 
 def test_bundled_model_runs_on_int8_onnx_by_default():
     assert (BUNDLED / ONNX_FILE).is_file()
-    assert FaceLandmarker(device="cpu").runner.name == "onnx-int8"
+    fl = FaceLandmarker(device="cpu")
+    # the twin passed its self-check on this very CPU
+    assert fl.runner.name == "onnx-int8", f"{cpu_line()}: {fl.runner.note}"
+    assert fl.runner.note.startswith("checked on this CPU")
+
+
+def test_the_stored_reference_is_what_the_weights_give():
+    model = load_folder(BUNDLED)
+    computed = compute_reference(model)
+    with np.load(BUNDLED / REFERENCE_FILE) as stored:
+        np.testing.assert_array_equal(stored["crops"], computed.crops)
+        np.testing.assert_allclose(stored["points"], computed.points, atol=1e-5)
+        np.testing.assert_allclose(stored["confidence"], computed.confidence, atol=1e-5)
+
+
+def copy_of_bundled(tmp_path, reference=True):
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED, folder)
+    if not reference:
+        (folder / REFERENCE_FILE).unlink()
+    return folder
+
+
+def damage_twin(folder, factor=1.3):
+    """Scale the dequantisation scales of one conv's int8 weights: the file loads and runs,
+    the points are wrong -- as a twin with wrong kernels on some CPU would be."""
+    model = onnx.load(str(folder / ONNX_FILE))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    weights = [n for n in graph.node if n.op_type == "DequantizeLinear" and len(getattr(inits.get(n.input[0]), "dims", ())) == 4]
+    node = weights[5]  # a conv of the second stage
+    scale = inits[node.input[1]]
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * factor, scale.name))
+    onnx.save(model, str(folder / ONNX_FILE))
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["reference.npz", "weights as reference"])
+def test_a_wrong_twin_falls_back_to_pytorch_with_one_warning(tmp_path, caplog, reference):
+    folder = copy_of_bundled(tmp_path, reference)
+    damage_twin(folder)
+    with caplog.at_level(logging.WARNING, logger="landmarks"):
+        fl = FaceLandmarker(str(folder), device="cpu")
+    assert fl.runner.name == "torch"
+    assert "the int8 twin is wrong on this CPU" in fl.runner.note and "so PyTorch runs" in fl.runner.note
+    (record,) = [r for r in caplog.records if r.name.startswith("landmarks")]
+    assert "\n" not in record.getMessage() and record.getMessage().endswith("using PyTorch")
+    # asked for by name, the twin still runs, with the warning
+    assert FaceLandmarker(str(folder), device="cpu", runtime="onnx").runner.name == "onnx-int8"
+
+
+def test_an_intact_twin_passes_without_reference_file(tmp_path):
+    folder = copy_of_bundled(tmp_path, reference=False)
+    assert FaceLandmarker(str(folder), device="cpu").runner.name == "onnx-int8"
+
+
+def test_a_truncated_twin_falls_back_and_the_cli_says_so_in_one_line(tmp_path, caplog):
+    folder = copy_of_bundled(tmp_path)
+    data = (folder / ONNX_FILE).read_bytes()
+    (folder / ONNX_FILE).write_bytes(data[: len(data) // 3])
+    with caplog.at_level(logging.WARNING, logger="landmarks"):
+        fl = FaceLandmarker(str(folder), device="cpu")
+    assert fl.runner.name == "torch" and "could not be loaded" in fl.runner.note
+    assert any("cannot be loaded" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+        FaceLandmarker(str(folder), device="cpu", runtime="onnx")
+    p = subprocess.run([sys.executable, "-m", "landmarks", "evaluate", "labels.xml", "--model", str(folder), "--runtime", "onnx"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "ONNX Runtime cannot load it" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_int8_points_match_the_torch_model_on_real_faces(test_records):

@@ -38,6 +38,8 @@ def test_run_folder_has_logs_curves_and_best_model(run):
     assert model.input_size == 64 and not model.training
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["recipe"] == "tutorial" and config["in_channels"] == 1
+    card = (out / "best" / "README.md").read_text()
+    assert "recipe `tutorial`" in card and "More Information Needed" not in card
 
 
 def test_training_survives_a_kill_and_resumes(data_dir, tmp_path, run):
@@ -56,7 +58,7 @@ def test_training_survives_a_kill_and_resumes(data_dir, tmp_path, run):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
     proc.wait()
-    done = torch.load(tmp_path / "last.pt", weights_only=False)["epoch"]
+    done = torch.load(tmp_path / "last.pt", weights_only=True)["epoch"]
     assert done in (1, 2)
     resumed = train(tiny(data_dir, tmp_path, resume=True))
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
@@ -67,6 +69,54 @@ def test_training_survives_a_kill_and_resumes(data_dir, tmp_path, run):
 def test_resume_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         train(tiny(data_dir, tmp_path, resume=True))
+
+
+class Planted:
+    def __reduce__(self):  # unpickling this would run code: touch a file
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(PLANTED_MARK),))
+
+
+PLANTED_MARK = "/tmp/landmarks-planted-pickle-ran"
+
+
+def test_resume_refuses_a_planted_pickle_and_a_truncated_checkpoint(data_dir, tmp_path, run):
+    import os
+    import subprocess
+    import sys
+
+    if os.path.exists(PLANTED_MARK):
+        os.remove(PLANTED_MARK)
+    torch.save({"epoch": 1, "payload": Planted()}, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        train(tiny(data_dir, tmp_path, resume=True))
+    assert not os.path.exists(PLANTED_MARK)
+    good = (run[0] / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(good[: len(good) // 2])
+    p = subprocess.run([sys.executable, "-m", "train", "--data", str(data_dir), "--out", str(tmp_path), "--limit", "120",
+                        "--batch-size", "16", "--input-size", "64", "--epochs", "3", "--no-progress", "--resume"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "not a readable checkpoint" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_precision_is_chosen_by_the_hardware(data_dir, tmp_path, capsys):
+    from landmarks.hardware import cpu_info
+    from landmarks.recipes import get_recipe
+    from landmarks.trainer import choose_precision
+
+    recipe = get_recipe("pip-v1")
+    precision, why = choose_precision(torch.device("cpu"), "auto", recipe)
+    if not cpu_info()["bf16"]:  # emulated bf16 is many times slower: never chosen
+        assert precision == "fp32" and "no native bf16" in why
+    else:
+        assert precision in ("bf16", "fp32") and "measured" in why
+    assert choose_precision(torch.device("cpu"), "bf16", recipe) == ("bf16", "as asked")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        choose_precision(torch.device("cpu"), "fp8", recipe)
+    train(tiny(data_dir, tmp_path, epochs=1, limit=40, progress=True))
+    assert f"precision: {precision} ({why})" in capsys.readouterr().out
 
 
 def test_training_command_reports_bad_data_path(tmp_path):

@@ -6,12 +6,7 @@ import sys
 
 from pathlib import Path
 
-from landmarks.data import DatasetError
-from landmarks.evaluate import save_report
-from landmarks.hub import PushError, push
-from landmarks.models import ModelError
-from landmarks.recipes import RECIPES
-from landmarks.trainer import TrainConfig, train
+from landmarks.recipes import RECIPES  # plain data: --help answers before torch is imported
 
 
 def main(argv=None) -> int:
@@ -25,12 +20,19 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--input-size", type=int)
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
-    p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="auto (default): bf16 on GPUs and on CPUs with native bf16 where it measures faster, else fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the training forward (for GPUs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
+    from landmarks.data import DatasetError
+    from landmarks.evaluate import save_report
+    from landmarks.hub import PushError, push
+    from landmarks.models import ModelError
+    from landmarks.trainer import TrainConfig, train
+
     cfg = TrainConfig(
         data=a.data,
         out=a.out,
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
         limit=a.limit,
         batch_size=a.batch_size,
         input_size=a.input_size,
-        precision="fp32" if a.fp32 else "bf16",
+        precision=a.precision,
         compile=a.compile,
         progress=not a.no_progress,
     )
