@@ -44,20 +44,35 @@ def _predict(a) -> int:
 
     from .drawing import draw_faces
     from .images import to_rgb_array
+    from .openness import eye_aspect_ratio, mouth_aspect_ratio
     from .predictor import FaceLandmarker
+    from .video import VIDEO_SUFFIXES, VideoError, process_video
 
     files = []
     for item in map(Path, a.inputs):
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
         elif item.is_file():
             files.append(item)
         else:
             raise ImageError(f"{item}: no such file or folder")
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    files = [p for p in files if p not in videos]
     fl = FaceLandmarker(a.model, device=a.device, min_face=a.min_face, runtime=a.runtime)
     if a.draw:
         Path(a.draw).mkdir(parents=True, exist_ok=True)
     results, failed = {}, 0
+    for path in videos:  # frame by frame, tracked; the points go to CSV and JSON Lines beside --out
+        beside = Path(a.out).parent
+        try:
+            r = process_video(path, fl, out_video=Path(a.draw) / f"{path.stem}.mp4" if a.draw else None,
+                              out_csv=beside / f"{path.stem}.landmarks.csv", out_jsonl=beside / f"{path.stem}.landmarks.jsonl")
+        except VideoError as e:
+            results[str(path)] = {"error": str(e)}
+            failed += 1
+            continue
+        results[str(path)] = {"frames": r.frames, "faces": r.rows, "csv": str(r.csv), "jsonl": str(r.jsonl),
+                              "video": None if r.video is None else str(r.video)}
     for path in tqdm(files, desc="predicting", unit="img"):
         try:
             rgb = to_rgb_array(path)
@@ -66,13 +81,18 @@ def _predict(a) -> int:
             failed += 1
             continue
         faces = fl(rgb)
-        results[str(path)] = {"faces": [f.to_dict() for f in faces]}
+        size = (rgb.shape[1], rgb.shape[0])
+        results[str(path)] = {"faces": [{**f.to_dict(), "pose": f.head_pose(size).to_dict(),
+                                         "eye_aspect_ratio": round(eye_aspect_ratio(f.points), 4),
+                                         "mouth_aspect_ratio": round(mouth_aspect_ratio(f.points), 4)} for f in faces]}
         if a.draw:
             out = Path(a.draw) / f"{path.stem}.jpg"
             cv2.imwrite(str(out), cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR))
     Path(a.out).write_text(json.dumps(results, indent=1))
-    found = sum(len(r.get("faces", [])) for r in results.values())
-    print(f"{len(files)} images, {found} faces, {failed} unreadable: {a.out}", file=sys.stderr)
+    found = sum(len(r["faces"]) for p, r in results.items() if "faces" in r and Path(p) in files)
+    tracked = sum(r.get("faces", 0) for p, r in results.items() if Path(p) in videos)
+    print(f"{len(files)} images, {found} faces; {len(videos)} videos, {tracked} faces over all frames; "
+          f"{failed} unreadable: {a.out}", file=sys.stderr)
     return 0
 
 
@@ -113,10 +133,11 @@ def main(argv=None) -> int:
     ev.add_argument("--ced", help="write the CED plot to this PNG")
     ev.add_argument("--save", action="store_true", help="write metrics.json, ced.png and the model card into the --model folder")
     ev.set_defaults(run=_evaluate)
-    pr = sub.add_parser("predict", help="landmarks of every face in images and folders, to JSON")
-    pr.add_argument("inputs", nargs="+", help="image files and folders (searched recursively)")
-    pr.add_argument("--out", required=True, help="JSON file: image path -> faces (box, 68 points, score)")
-    pr.add_argument("--draw", help="also write annotated copies into this folder")
+    pr = sub.add_parser("predict", help="landmarks of every face in images, videos and folders, to JSON (and CSV for videos)")
+    pr.add_argument("inputs", nargs="+", help="image and video files and folders (searched recursively)")
+    pr.add_argument("--out", required=True, help="JSON file: image path -> faces (box, 68 points, score, head pose); "
+                    "a video's rows go to VIDEO.landmarks.csv and .jsonl beside it")
+    pr.add_argument("--draw", help="also write annotated copies (images; videos as .mp4) into this folder")
     pr.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
     pr.add_argument("--device")
     pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")

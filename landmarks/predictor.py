@@ -29,6 +29,19 @@ class Face:
             "score": None if self.score is None else round(float(self.score), 4),
         }
 
+    def head_pose(self, image_size: tuple[int, int]):
+        """Yaw, pitch and roll (degrees) in an image of (width, height) pixels: ``pose.head_pose``."""
+        from .pose import head_pose
+
+        return head_pose(self.points, image_size)
+
+    def aligned(self, image, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+        """(``size`` x ``size`` crop with the eyes, nose and mouth at the ArcFace template, 2x3
+        matrix mapping crop pixels back to the image): ``alignment.align_face``."""
+        from .alignment import align_face
+
+        return align_face(to_rgb_array(image), self.points, size)
+
 
 # Faces the model scores below this are dropped.  benchmarks/confidence.py, bundled model:
 # 300-W test faces at Haar boxes score 0.81 and up (5th percentile; 530 of 531 kept), the

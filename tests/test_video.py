@@ -1,0 +1,86 @@
+"""Video files: tracked frame by frame, an annotated video and the points as CSV / JSON Lines."""
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from landmarks.images import to_rgb_array
+from landmarks.predictor import FaceLandmarker
+from landmarks.video import CSV_COLUMNS, VideoError, probe, process_video
+
+
+def make_clip(path, records, frames_each=8, fps=10):
+    """A clip of real test faces, each drifting a few pixels for ``frames_each`` frames."""
+    fourcc = {".avi": "MJPG", ".mp4": "mp4v", ".webm": "VP80"}[path.suffix]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (256, 256))
+    truth = []
+    for rec in records:
+        rgb = to_rgb_array(rec.image)
+        for i in range(frames_each):
+            m = np.float32([[1, 0, 2 * i], [0, 1, i]])
+            writer.write(cv2.cvtColor(cv2.warpAffine(rgb, m, (256, 256), borderMode=cv2.BORDER_REPLICATE), cv2.COLOR_RGB2BGR))
+            truth.append(rec.points + [2 * i, i])
+    writer.release()
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def clip(test_records, tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "faces.avi", [test_records[i] for i in (0, 40, 80)])
+
+
+def test_every_frame_gets_its_face_in_csv_jsonl_and_the_annotated_video(clip, tmp_path):
+    path, truth = clip
+    r = process_video(path, FaceLandmarker(device="cpu"), out_video=tmp_path / "out.webm", out_csv=tmp_path / "p.csv",
+                      out_jsonl=tmp_path / "p.jsonl", progress=False)
+    assert r.frames == len(truth) == 24
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert list(rows[0]) == CSV_COLUMNS and len(rows) == r.rows
+    lines = [json.loads(line) for line in open(tmp_path / "p.jsonl")]
+    assert len(lines) == len(rows)
+    by_frame = {}
+    for line in lines:
+        by_frame.setdefault(line["frame"], []).append(line)
+    assert sorted(by_frame) == list(range(24)) and all(len(v) == 1 for v in by_frame.values())
+    for f, (line,) in by_frame.items():
+        err = np.linalg.norm(np.array(line["points"]) - truth[f], axis=1).mean()
+        iod = np.linalg.norm(truth[f][36] - truth[f][45])
+        assert err / iod < 0.12, (f, err / iod)  # the right face, point for point
+        assert {"yaw", "pitch", "roll", "eye_aspect_ratio"} <= set(line)
+    np.testing.assert_allclose([float(rows[5][f"x{i}"]) for i in range(3)], np.array(by_frame[5][0]["points"])[:3, 0])
+    out = cv2.VideoCapture(str(tmp_path / "out.webm"))
+    n = 0
+    while out.read()[0]:
+        n += 1
+    assert n == 24
+
+
+def test_progress_callback_and_limits(clip, tmp_path):
+    path, _ = clip
+    seen = []
+    process_video(path, FaceLandmarker(device="cpu"), progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (24, 24) and len(seen) == 24
+    with pytest.raises(VideoError, match=r"faces.avi: 2.4 s long; at most 1.0 s is processed"):
+        probe(path, max_seconds=1.0)  # a 2.4 s clip against a 1 s limit
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\0\0\0\x18ftypmp42" + b"junk" * 100)
+    with pytest.raises(VideoError, match="not a readable video"):
+        probe(broken)
+    with pytest.raises(VideoError, match="file not found"):
+        probe(tmp_path / "absent.mp4")
+
+
+def test_predict_command_on_a_video(clip, tmp_path):
+    path, _ = clip
+    p = subprocess.run([sys.executable, "-m", "landmarks", "predict", str(path), "--out", str(tmp_path / "r.json"),
+                        "--draw", str(tmp_path / "drawn")], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    result = json.loads((tmp_path / "r.json").read_text())[str(path)]
+    assert result["frames"] == 24 and result["faces"] == 24
+    assert len(open(tmp_path / "faces.landmarks.csv").readlines()) == 25
+    assert (tmp_path / "drawn" / "faces.mp4").stat().st_size > 10_000
