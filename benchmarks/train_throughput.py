@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.losses import get_loss  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 from landmarks.trainer import TrainConfig, Trainer  # noqa: E402
 
@@ -26,9 +25,9 @@ from landmarks.trainer import TrainConfig, Trainer  # noqa: E402
 def measure(trainer: Trainer, faces, steps: int, warmup: int) -> float:
     model, opt = trainer.model_and_optimizer()
     model.train()
+    loss_fn, bs = model.loss, trainer.recipe.batch_size
     if trainer.cfg.compile:
         model = torch.compile(model)
-    loss_fn, bs = get_loss(trainer.recipe.loss), trainer.recipe.batch_size
     gen = torch.Generator(device=trainer.device).manual_seed(0)
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
     for i in range(warmup + steps):

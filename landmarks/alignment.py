@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .scheme import MOUTH_CORNERS, NOSE_TIP, REGIONS
+
 # Canonical positions in a 112 x 112 crop of the eye centres, the nose tip and the mouth
 # corners (the person's right first, i.e. the image's left): the 5-point template that
 # ArcFace (Deng et al., CVPR 2019) and InsightFace align faces to.
@@ -25,7 +27,8 @@ def five_points(points: np.ndarray) -> np.ndarray:
     """The template's five points from the 68: eye centres (mean of each eye's six points),
     nose tip (30) and mouth corners (48, 54)."""
     p = np.asarray(points, np.float32)
-    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+    eyes = [p[list(REGIONS[e])].mean(0) for e in ("right eye", "left eye")]
+    return np.stack([*eyes, p[NOSE_TIP], *p[list(MOUTH_CORNERS)]])
 
 
 def alignment_matrix(points: np.ndarray, size: int = 112) -> np.ndarray:

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .geometry import FLIP_PERMUTATION
+from .scheme import FLIP_PERMUTATION
 from .recipes import Augment
 
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale

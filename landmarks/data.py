@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-NUM_POINTS = 68
+from .scheme import NUM_POINTS
 
 
 class DatasetError(ValueError):

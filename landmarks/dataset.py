@@ -16,6 +16,7 @@ from tqdm import tqdm
 from . import geometry
 from .data import DatasetError, FaceRecord, landmark_box
 from .images import ImageError, to_rgb_array
+from .scheme import NUM_POINTS
 
 CONTEXT = 2.0
 CACHE_SIZE = 320
@@ -43,7 +44,7 @@ def cache_region(points: np.ndarray) -> tuple[float, float, float, float]:
 def load_faces(records: list[FaceRecord], progress: bool = True) -> FaceTensors:
     n = len(records)
     images = np.zeros((n, CACHE_SIZE, CACHE_SIZE, 3), np.uint8)
-    points = np.zeros((n, 68, 2), np.float32)
+    points = np.zeros((n, NUM_POINTS, 2), np.float32)
     decoded: dict = {}
     for i, rec in enumerate(tqdm(records, desc="loading faces", disable=not progress, unit="face")):
         if rec.image not in decoded:

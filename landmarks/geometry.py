@@ -12,23 +12,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# Horizontal-flip permutation of the 68 iBUG points: FLIP_PERMUTATION[i] is the
-# index of point i's mirror twin (jaw 0<->16, brows 17<->26, eyes 36<->45, ...).
-FLIP_PERMUTATION = np.array(
-    list(range(16, -1, -1))  # jaw
-    + list(range(26, 16, -1))  # brows
-    + [27, 28, 29, 30]  # nose bridge
-    + [35, 34, 33, 32, 31]  # nostrils
-    + [45, 44, 43, 42, 47, 46]  # right eye <- left eye
-    + [39, 38, 37, 36, 41, 40]  # left eye <- right eye
-    + [54, 53, 52, 51, 50, 49, 48]  # outer lip top
-    + [59, 58, 57, 56, 55]  # outer lip bottom
-    + [64, 63, 62, 61, 60]  # inner lip top
-    + [67, 66, 65],  # inner lip bottom
-    dtype=np.int64,
-)
-
-
 def region_from_box(box, margin: float, square: bool) -> tuple[float, float, float, float]:
     """Crop region for a face box (x, y, w, h): grown by ``1 + margin``, squared if asked."""
     x, y, w, h = (float(v) for v in box)

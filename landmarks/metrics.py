@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-OUTER_EYE_CORNERS = (36, 45)  # 0-based iBUG indices
+from .scheme import NUM_POINTS, OUTER_EYE_CORNERS
 
 
 def nme_per_face(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Mean point error of each face divided by its outer-eye-corner distance (a fraction)."""
-    pred, gt = np.asarray(pred, np.float64).reshape(-1, 68, 2), np.asarray(gt, np.float64).reshape(-1, 68, 2)
+    pred, gt = np.asarray(pred, np.float64).reshape(-1, NUM_POINTS, 2), np.asarray(gt, np.float64).reshape(-1, NUM_POINTS, 2)
     iod = np.linalg.norm(gt[:, OUTER_EYE_CORNERS[0]] - gt[:, OUTER_EYE_CORNERS[1]], axis=1)
     return np.linalg.norm(pred - gt, axis=2).mean(axis=1) / iod
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import safetensors.torch
 
-from .data import NUM_POINTS
+from .scheme import NUM_POINTS
+from .heads import LEGACY_KEYS
 from .network import LandmarkNet
 
 BUNDLED = Path(__file__).resolve().parent / "pretrained"
@@ -66,7 +67,8 @@ def load_folder(folder: Path, device="cpu") -> LandmarkNet:
     # which prints to stdout and would fall back to a pickle file
     try:
         model = LandmarkNet(**check_config(json.loads((folder / CONFIG).read_text())))
-        safetensors.torch.load_model(model, folder / WEIGHTS, strict=True)
+        state = safetensors.torch.load_file(folder / WEIGHTS)
+        model.load_state_dict({LEGACY_KEYS.get(k, k): v for k, v in state.items()}, strict=True)
     except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
     model.folder = folder  # where runtime.py looks for the int8 ONNX twin

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)  # the person's; the image's left and right
+from .scheme import REGIONS
+
 
 
 def _ratio(p: np.ndarray, corners: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
@@ -24,12 +25,12 @@ def eye_aspect_ratio(points: np.ndarray) -> float:
     """Mean of both eyes' aspect ratios."""
     p = np.asarray(points, np.float64)
     # each eye: corners 0 and 3 of its six points, lids 1-5 and 2-4
-    return float(np.mean([_ratio(p[e], (0, 3), [(1, 5), (2, 4)]) for e in (RIGHT_EYE, LEFT_EYE)]))
+    return float(np.mean([_ratio(p[list(REGIONS[e])], (0, 3), [(1, 5), (2, 4)]) for e in ("right eye", "left eye")]))
 
 
 def mouth_aspect_ratio(points: np.ndarray) -> float:
     """Inner-lip opening: points 61-67, 62-66, 63-65 over the width 60-64."""
-    p = np.asarray(points, np.float64)[60:68]
+    p = np.asarray(points, np.float64)[list(REGIONS["inner lips"])]
     return _ratio(p, (0, 4), [(1, 7), (2, 6), (3, 5)])
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .scheme import CHIN, MOUTH_CORNERS, NOSE_TIP, OUTER_EYE_CORNERS
+
 # Six points of a generic head in OpenCV's camera axes (x right, y down, z away from the
 # camera), nose tip at the origin, in millimetre-like units.  The numbers are the generic
 # model of S. Mallick, "Head Pose Estimation using OpenCV and Dlib" (LearnOpenCV, 2016),
@@ -30,7 +32,7 @@ MODEL_POINTS = np.array(
         (150.0, 150.0, 125.0),  # 54 mouth corner on the image's right
     ]
 )
-MODEL_INDICES = [30, 8, 36, 45, 48, 54]
+MODEL_INDICES = [NOSE_TIP, CHIN, *OUTER_EYE_CORNERS, *MOUTH_CORNERS]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -14,10 +14,14 @@ from .images import to_rgb_array
 from .hub import load_model
 from .preprocess import network_input
 from .runtime import make_runner
+from .scheme import FLIP_PERMUTATION
 
 
-@dataclass
+@dataclass(frozen=True)
 class Face:
+    """One face's result.  Immutable: a smoother or a display step makes new faces, so
+    the tracker keeps following the points the network found."""
+
     box: np.ndarray  # x, y, w, h in image pixels
     points: np.ndarray  # (68, 2) image pixels
     score: float | None = None  # the model's confidence that this is a face, 0..1 (pip models)
@@ -103,9 +107,7 @@ class FaceLandmarker:
         """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the detector's."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         faces = self.predict_boxes(rgb, to_landmark_boxes(boxes), refine=self.refine)
-        for face, box in zip(faces, boxes):
-            face.box = box
-        return self.confident(faces)
+        return self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
 
     def confident(self, faces: list[Face]) -> list[Face]:
         return [f for f in faces if f.score is None or f.score >= self.min_score]
@@ -116,8 +118,8 @@ class FaceLandmarker:
         # the mirrored crop in the same batch; its points mirrored back (t_x -> -t_x, twins swapped)
         out, confidence = self.runner(np.concatenate([x, x[..., ::-1]]))
         n = len(x)
-        mirrored = out[n:][:, geometry.FLIP_PERMUTATION] * np.array([-1, 1], np.float32)
-        return (out[:n] + mirrored) / 2, (confidence[:n] + confidence[n:][:, geometry.FLIP_PERMUTATION]) / 2
+        mirrored = out[n:][:, FLIP_PERMUTATION] * np.array([-1, 1], np.float32)
+        return (out[:n] + mirrored) / 2, (confidence[:n] + confidence[n:][:, FLIP_PERMUTATION]) / 2
 
     def predict_boxes(self, image, boxes, refine: int = 0, flip: bool = False) -> list[Face]:
         """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass;
@@ -134,5 +136,5 @@ class FaceLandmarker:
             out, confidence = self._run(network_input(m, rgb, regions), flip)
             points = [geometry.from_targets(o, r).astype(np.float32) for o, r in zip(out, regions)]
             used, boxes = boxes, np.array([landmark_box(p) for p in points])
-        scores = confidence.mean(axis=1) if m.head == "pip" else [None] * len(points)
+        scores = confidence.mean(axis=1) if m.head.has_confidence else [None] * len(points)
         return [Face(b.astype(np.float32), p, None if s is None else float(s)) for b, p, s in zip(used, points, scores)]

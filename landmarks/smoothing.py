@@ -6,7 +6,7 @@ cutoff so points follow without lag.  Faces are matched frame to frame by their 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,9 +45,10 @@ class FaceTracks:
     last_time: float | None = None
 
     def smooth(self, faces, now: float):
+        """Smoothed copies of the faces (the faces themselves are immutable)."""
         dt = 0.0 if self.last_time is None else now - self.last_time
         self.last_time = now
-        new_tracks, free = [], list(self.tracks)
+        new_tracks, free, out = [], list(self.tracks), []
         for face in faces:
             x, y, w, h = face.box
             centre = np.array([x + w / 2, y + h / 2])
@@ -55,10 +56,11 @@ class FaceTracks:
             if best is not None and np.linalg.norm(best[0] - centre) < self.max_jump * w:
                 free = [t for t in free if t is not best]  # by identity: tuples of arrays do not compare
                 flt = best[1]
-                face.points = flt(face.points, dt).astype(np.float32)
+                face = replace(face, points=flt(face.points, dt).astype(np.float32))
             else:
                 flt = OneEuro()
                 flt(face.points, 0.0)
             new_tracks.append((centre, flt))
+            out.append(face)
         self.tracks = new_tracks
-        return faces
+        return out

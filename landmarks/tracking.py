@@ -8,7 +8,7 @@ faces that walked in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +26,8 @@ class FaceTracker:
     detections: int = 0  # detector runs so far (for benchmarks and tests)
 
     def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> list[Face]:
-        """Faces of this frame; ``box`` is each face's tight landmark box."""
+        """Faces of this frame; ``box`` is each face's tight landmark box.  The next frame is
+        cropped around these points, as the network found them (smoothing makes new faces)."""
         fl = self.landmarker
         tracked = fl.confident(fl.predict_boxes(rgb, [landmark_box(f.points) for f in self.faces])) if self.faces else []
         self.since_detection += 1
@@ -40,8 +41,7 @@ class FaceTracker:
             tracked = [f for f, m in zip(tracked, match) if m is not None or f.score is not None]
             tracked += [f for i, f in enumerate(found) if i not in taken]
             self.since_detection, self.detections = 0, self.detections + 1
-        for f in tracked:
-            f.box = np.array(landmark_box(f.points), np.float32)
+        tracked = [replace(f, box=np.array(landmark_box(f.points), np.float32)) for f in tracked]
         kept: list[Face] = []
         for f in sorted(tracked, key=lambda f: -f.box[2] * f.box[3]):
             if all(iou(f.box, k.box) < 0.5 for k in kept):  # two tracks that slid onto one face

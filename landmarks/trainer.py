@@ -24,7 +24,6 @@ from . import augment as A
 from .data import DatasetError, read_annotations, split_train_val
 from .dataset import FaceTensors, load_faces
 from .hub import model_card
-from .losses import get_loss
 from .metrics import nme_per_face
 from .network import LandmarkNet
 from .plots import plot_training
@@ -195,7 +194,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         train, val = self.load_data()
         model, opt = self.model_and_optimizer()
-        loss_fn = get_loss(r.loss)
+        loss_fn = model.loss  # the head's (model, not the DDP wrapper: it has no parameters)
         steps_per_epoch = max(1, len(train) // (r.batch_size))
         start_epoch, history, best = 1, [], math.inf
         ckpt_path = self.out / "last.pt"

@@ -15,6 +15,7 @@ import numpy as np
 from .drawing import draw_faces
 from .openness import eye_aspect_ratio, mouth_aspect_ratio
 from .pose import head_pose
+from .scheme import NUM_POINTS
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MAX_SECONDS = 600.0  # 10 minutes: about 6000 frames at 10 frames/s of work on two cores
@@ -22,7 +23,7 @@ MAX_PIXELS = 3840 * 2160  # 4K
 # what cv2.VideoWriter writes by suffix: WebM/VP8 plays in browsers; MPEG-4 Part 2 in players
 _FOURCC = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG", ".mkv": "VP80"}
 CSV_COLUMNS = ["frame", "time_s", "face", "score", "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "roll",
-               "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(68) for a in "xy"]
+               "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(NUM_POINTS) for a in "xy"]
 
 
 class VideoError(ValueError):

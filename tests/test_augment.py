@@ -5,7 +5,7 @@ import torch
 
 from landmarks import augment as A
 from landmarks.dataset import load_faces
-from landmarks.geometry import FLIP_PERMUTATION
+from landmarks.scheme import FLIP_PERMUTATION
 
 SIZE = 224
 DOTS = (0, 8, 16, 19, 30, 36, 45, 48, 54, 57)  # jaw, brow, nose, eye corners, mouth

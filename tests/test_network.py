@@ -5,8 +5,8 @@ import torch
 
 from landmarks import augment as A
 from landmarks.dataset import load_faces
-from landmarks.losses import pip_loss
-from landmarks.network import LandmarkNet, pip_cells
+from landmarks.heads import PipHead
+from landmarks.network import LandmarkNet
 from landmarks.trainer import TrainConfig, train
 
 
@@ -14,7 +14,7 @@ def perfect_maps(targets: torch.Tensor, grid: int) -> torch.Tensor:
     """The raw output a perfect pip head gives: score 1 at each point's cell, exact offsets at
     that cell and its 8 neighbours (what the loss trains), nonsense further away."""
     b, n, _ = targets.shape
-    u, cell = pip_cells(targets, grid)
+    u, cell = PipHead.cells(targets, grid)
     idx = torch.arange(grid, dtype=torch.float32)
     raw = torch.zeros(b, 3, n, grid, grid)
     raw[:, 0] = ((idx.view(1, 1, 1, -1) == cell[..., 0, None, None]) & (idx.view(1, 1, -1, 1) == cell[..., 1, None, None])).float()
@@ -38,16 +38,37 @@ def test_pip_decoding_inverts_the_training_targets(real_targets):
     points, confidence = model.decode(raw)
     assert torch.allclose(points, real_targets, atol=1e-6)
     assert torch.all(confidence == 1)
-    assert pip_loss(raw, real_targets).item() == pytest.approx(0, abs=1e-6)
+    assert model.loss(raw, real_targets).item() == pytest.approx(0, abs=1e-6)
     # a score peak one cell off still reads the point right: the loss trains offsets around the cell
     shifted = raw.clone().view(16, 3, 68, 5, 5)
-    _, cell = pip_cells(real_targets, 5)
+    _, cell = PipHead.cells(real_targets, 5)
     b, p = 3, 30
     col, row = int(cell[b, p, 0]), int(cell[b, p, 1])
     shifted[b, 0, p, row, col] = 0
     shifted[b, 0, p, row, min(col + 1, 4) if col < 4 else col - 1] = 0.9
     points, confidence = model.decode(shifted.view(16, -1, 5, 5))
     assert torch.allclose(points, real_targets, atol=1e-6) and confidence[b, p] == pytest.approx(0.9)
+
+
+def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
+    with pytest.raises(ValueError, match="the pip head trains with pip, not loss 'l1'"):
+        LandmarkNet(head="pip", loss="l1")
+    with pytest.raises(ValueError, match="unsupported head 'heatmap'"):
+        LandmarkNet(head="heatmap")
+    # a folder saved with the heads' earlier weight names (pip.*, backbone.fc.*)
+    import safetensors.torch
+
+    from landmarks.models import load_folder
+
+    model = LandmarkNet(input_size=64, head="pip").eval()
+    model.save_pretrained(tmp_path)
+    state = safetensors.torch.load_file(tmp_path / "model.safetensors")
+    old = {k.replace("head.conv.", "pip."): v for k, v in state.items()}
+    safetensors.torch.save_file(old, tmp_path / "model.safetensors")
+    loaded = load_folder(tmp_path)
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
 
 
 def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
@@ -58,7 +79,7 @@ def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
     from landmarks.hub import load_model
 
     model = load_model(tmp_path / "best")
-    assert model.head == "pip" and model.input_size == 64
+    assert model.head.name == "pip" and model.input_size == 64
     with torch.no_grad():
         points, confidence = model.predict(torch.zeros(2, 1, 64, 64))
     assert points.shape == (2, 68, 2) and confidence.shape == (2, 68)

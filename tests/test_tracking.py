@@ -37,3 +37,21 @@ def test_a_face_that_leaves_is_dropped_and_found_again(landmarker):
     assert tracker(empty) == []  # the tracked crop no longer scores as a face; the detector finds none
     assert len(tracker(clip[1])) == 1
     assert tracker.detections == 3
+
+
+def test_smoothing_leaves_the_tracked_points_alone():
+    """Faces are immutable: the smoother returns new ones, and the next frame is cropped
+    around the points the network found, not the smoothed ones."""
+    import dataclasses
+
+    from landmarks.smoothing import FaceTracks
+
+    tracker, tracks = FaceTracker(FaceLandmarker(device="cpu")), FaceTracks()
+    for i, frame in enumerate(webcam_clip(1, frames=6)):
+        faces = tracker(frame)
+        raw = [f.points.copy() for f in tracker.faces]
+        smoothed = tracks.smooth(faces, i / 10)
+        assert all(np.array_equal(f.points, r) for f, r in zip(tracker.faces, raw))
+    assert not np.array_equal(smoothed[0].points, tracker.faces[0].points)  # the filter did act
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tracker.faces[0].points = smoothed[0].points

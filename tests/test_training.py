@@ -151,4 +151,4 @@ def test_runs_under_torchrun_with_ddp(data_dir, tmp_path):
 def test_compiled_training_runs(data_dir, tmp_path):
     """--compile (torch.compile, meant for GPUs) trains and saves like the eager path."""
     result = train(tiny(data_dir, tmp_path, recipe="pip-v1", epochs=1, limit=64, compile=True))
-    assert result["history"][0]["epoch"] == 1 and load_model(tmp_path / "best").head == "pip"
+    assert result["history"][0]["epoch"] == 1 and load_model(tmp_path / "best").head.name == "pip"
