@@ -32,11 +32,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_dlib import import_dlib  # noqa: E402
 
-from landmarks.predictor import FaceLandmarker, network_input  # noqa: E402
+from landmarks.predictor import FaceLandmarker  # noqa: E402
 from landmarks.runtime import TorchRunner  # noqa: E402
 from landmarks.samples import webcam_clip  # noqa: E402
 from landmarks.tracking import FaceTracker  # noqa: E402
-from landmarks import geometry  # noqa: E402
 from landmarks.data import landmark_box  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 
@@ -116,13 +115,13 @@ def main() -> None:
     # the network alone, one face: each runtime on the same crop
     face = fl(clips[1][0])[0]
     m = fl.model
-    x = network_input(m, clips[1][0], [geometry.region_from_box(landmark_box(face.points), m.margin, m.square)])
+    x = m.preprocess(clips[1][0], [m.preprocess.region(landmark_box(face.points))])
     runners = {fl.runner.name: fl.runner, "torch fp32": TorchRunner(m, torch.device("cpu"))}
     print("\n| network alone, 1 face | median ms | p90 ms |\n|---|---|---|")
     for name, runner in runners.items():
         ms, _ = timed(lambda _: runner(x), range(20 + a.frames))
         med, p90 = stats(ms[20:])
-        print(f"| {name} ({m.input_size} px) | {med:.2f} | {p90:.2f} |")
+        print(f"| {name} ({m.preprocess.size} px) | {med:.2f} | {p90:.2f} |")
 
 
 if __name__ == "__main__":

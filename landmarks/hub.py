@@ -23,7 +23,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder
+from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder, upgrade_config
+from .preprocess import Preprocess
 from .network import LandmarkNet
 from .runtime import ONNX_FILE, REFERENCE_FILE, write_reference
 
@@ -163,7 +164,8 @@ class PushError(RuntimeError):
 
 def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
     """The card for a model folder: metadata, figures from metrics.json, how to load it."""
-    config = json.loads((folder / CONFIG).read_text())
+    config = upgrade_config(json.loads((folder / CONFIG).read_text()))
+    pre = Preprocess(**config.get("preprocess", {})).to_dict()
     metrics = json.loads((folder / METRICS).read_text()) if (folder / METRICS).is_file() else None
     data = ModelCardData(
         library_name="landmarks",
@@ -199,8 +201,8 @@ def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
     body = f"""
 # Face landmarks: {config['arch']}, recipe `{config['recipe']}` v{config['recipe_version']}
 
-Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {config['in_channels']}-channel
-{config['input_size']}x{config['input_size']} input and a `{config.get('head', 'regress')}` head, trained with the
+Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {pre['channels']}-channel
+{pre['size']}x{pre['size']} input and a `{config.get('head', 'regress')}` head, trained with the
 `landmarks` toolkit.{onnx_note}
 
 ## Results

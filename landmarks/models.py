@@ -23,24 +23,42 @@ class ModelError(RuntimeError):
 _CONFIG_BOUNDS = {
     "arch": {"resnet18"},
     "head": {"regress", "pip"},
-    "in_channels": {1, 3},
-    "input_size": range(32, 513),
     "num_points": {NUM_POINTS},
-    "margin": (0.0, 1.0),
-    "mean": (0.0, 1.0),
-    "std": (0.01, 1.0),
-    "square": {True, False},
+    "preprocess.channels": {1, 3},
+    "preprocess.size": range(32, 513),
+    "preprocess.margin": (0.0, 1.0),
+    "preprocess.mean": (0.0, 1.0),
+    "preprocess.std": (0.01, 1.0),
+    "preprocess.square": {True, False},
 }
+# config.json before the preprocessing spec had its own key: flat names -> Preprocess fields
+_LEGACY_PREPROCESS = {"input_size": "size", "in_channels": "channels", "margin": "margin", "square": "square",
+                      "mean": "mean", "std": "std"}
+
+
+def upgrade_config(config: dict) -> dict:
+    """A config in today's layout: the flat preprocessing keys of older folders moved under ``preprocess``."""
+    if not isinstance(config, dict):
+        raise ValueError("config.json is not a JSON object")
+    old = {new: config[key] for key, new in _LEGACY_PREPROCESS.items() if key in config}
+    if not old:
+        return config
+    rest = {k: v for k, v in config.items() if k not in _LEGACY_PREPROCESS}
+    return {**rest, "preprocess": {**old, **rest.get("preprocess", {})}}
 
 
 def check_config(config) -> dict:
-    """The config's values, or ModelError naming the first one out of bounds."""
-    if not isinstance(config, dict):
-        raise ValueError("config.json is not a JSON object")
+    """The config (upgraded), or ValueError naming the first value out of bounds."""
+    config = upgrade_config(config)
+    preprocess = config.get("preprocess", {})
+    if not isinstance(preprocess, dict):
+        raise ValueError("config.json: preprocess is not a JSON object")
     for key, allowed in _CONFIG_BOUNDS.items():
-        if key not in config:
+        group, _, name = key.rpartition(".")
+        where = preprocess if group else config
+        if name not in where:
             continue
-        value = config[key]
+        value = where[name]
         if isinstance(allowed, tuple):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and allowed[0] <= value <= allowed[1]
             shown = f"{allowed[0]} to {allowed[1]}"

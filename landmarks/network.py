@@ -10,6 +10,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .heads import make_head
+from .preprocess import Preprocess
 from .scheme import NUM_POINTS
 
 
@@ -24,20 +25,15 @@ class LandmarkNet(
     and a per-point confidence (B, 68); ``forward`` gives the head's raw output, the
     thing the training loss sees.
 
-    The constructor arguments are stored in ``config.json`` by ``save_pretrained``:
-    they are everything inference needs to crop and normalise a face the same way.
+    The constructor arguments are stored in ``config.json`` by ``save_pretrained``; its
+    ``preprocess`` is everything inference needs to crop and normalise a face the same way.
     """
 
     def __init__(
         self,
         arch: str = "resnet18",
-        in_channels: int = 1,
-        input_size: int = 224,
         num_points: int = NUM_POINTS,
-        margin: float = 0.0,
-        square: bool = False,
-        mean: float = 0.5,
-        std: float = 0.5,
+        preprocess: dict | None = None,  # a Preprocess as a dict (see preprocess.py)
         recipe: str = "tutorial",
         recipe_version: int = 1,
         head: str = "regress",
@@ -46,10 +42,10 @@ class LandmarkNet(
         super().__init__()
         if arch != "resnet18":
             raise ValueError(f"unsupported arch {arch!r}")
-        self.in_channels, self.input_size, self.num_points = in_channels, input_size, num_points
-        self.margin, self.square, self.mean, self.std = margin, square, mean, std
+        self.num_points = num_points
+        self.preprocess = Preprocess(**(preprocess or {}))
         net = torchvision.models.resnet18(weights=None)
-        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        net.conv1 = nn.Conv2d(self.preprocess.channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         net.fc = nn.Identity()  # the head does the rest; unused parameters would stall DDP
         self.backbone = net
         self.head = make_head(head, 512, num_points, loss)
@@ -77,10 +73,7 @@ class LandmarkNet(
     @classmethod
     def from_recipe(cls, recipe) -> "LandmarkNet":
         return cls(
-            in_channels=recipe.in_channels,
-            input_size=recipe.input_size,
-            margin=recipe.margin,
-            square=recipe.square,
+            preprocess=recipe.preprocess.to_dict(),
             recipe=recipe.name,
             recipe_version=recipe.version,
             head=recipe.head,

@@ -12,7 +12,6 @@ from .detect import HaarDetector, to_landmark_boxes
 from .data import landmark_box
 from .images import to_rgb_array
 from .hub import load_model
-from .preprocess import network_input
 from .runtime import make_runner
 from .scheme import FLIP_PERMUTATION
 
@@ -132,8 +131,8 @@ class FaceLandmarker:
             return []
         m = self.model
         for _ in range(refine + 1):
-            regions = [geometry.region_from_box(b, m.margin, m.square) for b in boxes]
-            out, confidence = self._run(network_input(m, rgb, regions), flip)
+            regions = [m.preprocess.region(b) for b in boxes]
+            out, confidence = self._run(m.preprocess(rgb, regions), flip)
             points = [geometry.from_targets(o, r).astype(np.float32) for o, r in zip(out, regions)]
             used, boxes = boxes, np.array([landmark_box(p) for p in points])
         scores = confidence.mean(axis=1) if m.head.has_confidence else [None] * len(points)

@@ -20,11 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import geometry
 from .data import landmark_box, read_annotations
 from .images import to_rgb_array
 from .network import LandmarkNet
-from .preprocess import network_input
 from .runtime import ONNX_FILE
 
 
@@ -43,8 +41,8 @@ def face_crops(model: LandmarkNet, labels, count: int = 200, seed: int = 0) -> n
     pick = np.random.default_rng(seed).choice(len(records), size=min(count, len(records)), replace=False)
     crops = []
     for i in sorted(pick):
-        region = geometry.region_from_box(landmark_box(records[i].points), model.margin, model.square)
-        crops.append(network_input(model, to_rgb_array(records[i].image), [region]))
+        p = model.preprocess
+        crops.append(p(to_rgb_array(records[i].image), [p.region(landmark_box(records[i].points))]))
     return np.concatenate(crops)
 
 
@@ -74,7 +72,7 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = model.float().cpu().eval()
-    size = model.input_size
+    size = model.preprocess.size
     out = Path(folder) / ONNX_FILE
 
     class Reader(CalibrationDataReader):
@@ -89,7 +87,7 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
         fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
         torch.onnx.export(
             _Predict(model).eval(),
-            (torch.zeros(1, model.in_channels, size, size),),
+            (torch.zeros(1, model.preprocess.channels, size, size),),
             str(fp32),
             dynamo=True,  # torch.export-based; the TorchScript exporter is deprecated
             input_names=["crops"],

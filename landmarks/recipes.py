@@ -43,6 +43,12 @@ class Recipe:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def preprocess(self):
+        from .preprocess import Preprocess  # cv2; recipes stay importable without it
+
+        return Preprocess(size=self.input_size, channels=self.in_channels, margin=self.margin, square=self.square)
+
 
 RECIPES = {
     # The seed tutorial: grayscale 224 crop of the face box, ResNet18 -> 136 numbers,

@@ -17,9 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import geometry
 from .models import ModelError
-from .preprocess import crop_faces, normalise
 
 log = logging.getLogger(__name__)  # without logging set up, Python prints warnings as one line on stderr
 
@@ -94,8 +92,7 @@ def reference_crops(model) -> np.ndarray:
         for angle, scale in _TURNS:
             m = cv2.getRotationMatrix2D((cx, y + h / 2), angle, scale)
             turned = cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
-            region = geometry.region_from_box((cx - w / 2, y, w, h), model.margin, model.square)
-            crops.append(crop_faces(model, turned, [region]))
+            crops.append(model.preprocess.crop(turned, [model.preprocess.region((cx - w / 2, y, w, h))]))
     return np.concatenate(crops)
 
 
@@ -108,7 +105,7 @@ class Reference:
 
 def compute_reference(model) -> Reference:
     crops = reference_crops(model)
-    points, confidence = TorchRunner(model.float().cpu().eval(), torch.device("cpu"))(normalise(model, crops))
+    points, confidence = TorchRunner(model.float().cpu().eval(), torch.device("cpu"))(model.preprocess.normalise(crops))
     return Reference(crops, points, confidence)
 
 
@@ -127,7 +124,7 @@ def load_reference(model, folder: Path | None) -> Reference:
         try:
             with np.load(path, allow_pickle=False) as f:
                 ref = Reference(f["crops"], f["points"], f["confidence"])
-            s, c = model.input_size, model.in_channels
+            s, c = model.preprocess.size, model.preprocess.channels
             if ref.crops.dtype == np.uint8 and ref.crops.shape[1:] == (s, s, c) and ref.points.shape[1:] == (model.num_points, 2):
                 return ref
         except Exception:  # unreadable: the weights give the same answer, a little slower
@@ -151,7 +148,7 @@ class Check:
 
 def check(runner, model, reference: Reference) -> Check:
     """How far a runner's outputs are from the reference (the fp32 weights') on the reference crops."""
-    points, confidence = runner(normalise(model, reference.crops))
+    points, confidence = runner(model.preprocess.normalise(reference.crops))
     point_error = np.linalg.norm(points - reference.points, axis=2).mean(axis=1).max()
     score_error = np.abs(confidence.mean(axis=1) - reference.confidence.mean(axis=1)).max()
     return Check(float(point_error), float(score_error))

@@ -82,7 +82,8 @@ def choose_precision(device: torch.device, requested: str, recipe: Recipe) -> tu
         return "fp32", f"this CPU has no native bf16, so bf16 would be emulated and slow: {cpu_line()}"
     # native bf16: take it only if it is faster here, on the recipe's network and input
     model = LandmarkNet.from_recipe(recipe).train()
-    x = torch.randn(8, recipe.in_channels, recipe.input_size, recipe.input_size)
+    p = recipe.preprocess
+    x = torch.randn(8, p.channels, p.size, p.size)
     fp32, bf16 = _step_seconds(model, x, False), _step_seconds(model, x, True)
     ratio = fp32 / bf16
     return ("bf16" if ratio > 1.05 else "fp32"), f"native bf16 on this CPU, measured {ratio:.1f}x the speed of fp32: {cpu_line()}"
@@ -158,12 +159,12 @@ class Trainer:
         return load_faces(train, show).to(self.device), load_faces(val, show).to(self.device)
 
     def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None):
-        r = self.recipe
-        mats, targets = A.crop_geometry(faces.points[idx], r.input_size, r.margin, r.square, aug, gen)
-        x = A.warp(faces.images[idx], mats, r.input_size)
+        p = self.recipe.preprocess  # the spec the model stores: inference crops the same way
+        mats, targets = A.crop_geometry(faces.points[idx], p.size, p.margin, p.square, aug, gen)
+        x = A.warp(faces.images[idx], mats, p.size)
         x = A.color_jitter(x, aug, gen)
         x = A.occlude(x, aug.occlude, gen)
-        x = A.to_network_input(x, r.in_channels, 0.5, 0.5).contiguous(memory_format=torch.channels_last)
+        x = A.to_network_input(x, p.channels, p.mean, p.std).contiguous(memory_format=torch.channels_last)
         return x, targets, mats
 
     def model_and_optimizer(self):
@@ -292,7 +293,7 @@ class Trainer:
                 pred = model(x)
             losses.append(loss_fn(pred.float(), targets).item() * len(idx))
             # back to source pixels: the crop is a similarity of the image, so NME is unchanged
-            size = self.recipe.input_size
+            size = self.recipe.preprocess.size
             src = targets_to_source(model.decode(pred.float())[0], mats, size)
             nmes.append(nme_per_face(src.cpu().numpy(), val.points[idx].cpu().numpy()))
         return sum(losses) / len(val), np.concatenate(nmes)

@@ -93,17 +93,19 @@ def test_colour_jitter_changes_pixels_not_geometry(faces):
 
 
 def test_training_crop_matches_inference_crop(faces, test_records):
-    """The batched training warp and the OpenCV crop used at inference see the same pixels."""
+    """One preprocessing spec, read by the batched training warp and by the OpenCV crop used
+    at inference: both give the network the same input."""
     from landmarks import geometry
     from landmarks.data import landmark_box
     from landmarks.images import to_rgb_array
+    from landmarks.preprocess import Preprocess
 
-    for margin, square in [(0.0, False), (0.3, True)]:
-        mats, targets = A.crop_geometry(faces.points, SIZE, margin, square)
-        train_crops = A.warp(faces.images, mats, SIZE)
+    for spec in (Preprocess(SIZE, 3, 0.0, False), Preprocess(SIZE, 1, 0.3, True, mean=0.4, std=0.3)):
+        mats, targets = A.crop_geometry(faces.points, spec.size, spec.margin, spec.square)
+        train_input = A.to_network_input(A.warp(faces.images, mats, spec.size), spec.channels, spec.mean, spec.std)
         for i, rec in enumerate(test_records[: len(faces)]):
-            region = geometry.region_from_box(landmark_box(rec.points), margin, square)
-            infer = geometry.crop(to_rgb_array(rec.image), region, SIZE).astype(np.float32) / 255
-            diff = np.abs(train_crops[i].permute(1, 2, 0).numpy() - infer).mean()
+            region = spec.region(landmark_box(rec.points))
+            infer = spec(to_rgb_array(rec.image), [region])[0]
+            diff = np.abs(train_input[i].numpy() - infer).mean() * spec.std  # in [0, 1] pixel units
             assert diff < 0.02
             np.testing.assert_allclose(geometry.to_targets(rec.points, region), targets[i].numpy(), atol=1e-4)

@@ -156,13 +156,29 @@ def test_config_values_out_of_bounds_are_refused(tmp_path):
 
     from landmarks.models import BUNDLED
 
-    for key, value in (("input_size", 2400), ("in_channels", 7), ("num_points", 5), ("std", 0), ("head", "heatmap")):
+    cases = (("preprocess.size", 2400), ("preprocess.channels", 7), ("num_points", 5), ("preprocess.std", 0),
+             ("head", "heatmap"))
+    for key, value in cases:
         folder = tmp_path / key
         shutil.copytree(BUNDLED, folder)
         config = json.loads((folder / "config.json").read_text())
-        (folder / "config.json").write_text(json.dumps({**config, key: value}))
+        group, _, name = key.rpartition(".")
+        if group:
+            config[group] = {**config[group], name: value}
+        else:
+            config[name] = value
+        (folder / "config.json").write_text(json.dumps(config))
         with pytest.raises(ModelError, match=f"config.json: {key} is {value!r}, expected"):
             load_folder(folder)
+    # the flat layout of older folders still loads, into the same spec
+    folder = tmp_path / "flat"
+    shutil.copytree(BUNDLED, folder)
+    config = json.loads((folder / "config.json").read_text())
+    pre = config.pop("preprocess")
+    flat = {"input_size": pre["size"], "in_channels": pre["channels"], "margin": pre["margin"], "square": pre["square"],
+            "mean": pre["mean"], "std": pre["std"]}
+    (folder / "config.json").write_text(json.dumps({**config, **flat}))
+    assert load_folder(folder).preprocess == load_folder(BUNDLED).preprocess
 
 
 def test_push_command_and_clear_errors(hub_server, run_dir, tmp_path):

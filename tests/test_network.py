@@ -33,7 +33,7 @@ def real_targets(test_records):
 
 
 def test_pip_decoding_inverts_the_training_targets(real_targets):
-    model = LandmarkNet(input_size=160, head="pip")
+    model = LandmarkNet(preprocess={"size": 160}, head="pip")
     raw = perfect_maps(real_targets, 5)
     points, confidence = model.decode(raw)
     assert torch.allclose(points, real_targets, atol=1e-6)
@@ -60,7 +60,7 @@ def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
 
     from landmarks.models import load_folder
 
-    model = LandmarkNet(input_size=64, head="pip").eval()
+    model = LandmarkNet(preprocess={"size": 64}, head="pip").eval()
     model.save_pretrained(tmp_path)
     state = safetensors.torch.load_file(tmp_path / "model.safetensors")
     old = {k.replace("head.conv.", "pip."): v for k, v in state.items()}
@@ -79,7 +79,7 @@ def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
     from landmarks.hub import load_model
 
     model = load_model(tmp_path / "best")
-    assert model.head.name == "pip" and model.input_size == 64
+    assert model.head.name == "pip" and model.preprocess.size == 64
     with torch.no_grad():
         points, confidence = model.predict(torch.zeros(2, 1, 64, 64))
     assert points.shape == (2, 68, 2) and confidence.shape == (2, 68)

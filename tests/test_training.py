@@ -35,9 +35,9 @@ def test_run_folder_has_logs_curves_and_best_model(run):
     assert json.loads((out / "log.json").read_text())["recipe"]["name"] == "tutorial"
     assert (out / "curves.png").stat().st_size > 10_000
     model = load_model(out / "best")
-    assert model.input_size == 64 and not model.training
+    assert model.preprocess.size == 64 and not model.training
     config = json.loads((out / "best" / "config.json").read_text())
-    assert config["recipe"] == "tutorial" and config["in_channels"] == 1
+    assert config["recipe"] == "tutorial" and config["preprocess"]["channels"] == 1
     card = (out / "best" / "README.md").read_text()
     assert "recipe `tutorial`" in card and "More Information Needed" not in card
 
@@ -145,7 +145,7 @@ def test_runs_under_torchrun_with_ddp(data_dir, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]  # logged once, by rank 0
-    assert load_model(tmp_path / "best").input_size == 64
+    assert load_model(tmp_path / "best").preprocess.size == 64
 
 
 def test_compiled_training_runs(data_dir, tmp_path):
