@@ -140,7 +140,7 @@ def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoi
                 raise ModelError(f"model {name}: {why} ({_short(e)}) and the local cache has no copy") from None
             return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache ({why})")
     except ModelError as e:
-        if not fallback:
+        if not fallback or not (BUNDLED / WEIGHTS).is_file():  # a Space deployed with --model ships no bundled weights
             raise
         return Resolved(load_folder(BUNDLED, device), "the bundled model", fell_back=str(e))
 

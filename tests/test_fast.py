@@ -1,0 +1,147 @@
+"""The fast tier: synthetic points and images only, no data, no model, no server -- runs
+anywhere in seconds (``python -m pytest tests/test_fast.py``)."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from landmarks import geometry
+from landmarks.alignment import TEMPLATE_112, alignment_matrix, five_points
+from landmarks.heads import PipHead, RegressHead
+from landmarks.metrics import nme_per_face, summarize
+from landmarks.models import check_config, upgrade_config
+from landmarks.openness import BlinkCounter, eye_aspect_ratio, mouth_aspect_ratio
+from landmarks.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, head_pose
+from landmarks.preprocess import Preprocess
+from landmarks.scheme import FLIP_PERMUTATION, NUM_POINTS, REGIONS
+
+
+def synthetic_face(rng=None) -> np.ndarray:
+    """68 points shaped roughly like a frontal face in a 200-px box at (100, 100)."""
+    rng = rng or np.random.default_rng(0)
+    t = np.linspace(0, np.pi, 17)
+    jaw = np.c_[200 - 100 * np.cos(t), 180 + 90 * np.sin(t) - 60]
+    brows = np.c_[np.linspace(130, 270, 10), np.full(10, 150.0)]
+    nose = np.r_[np.c_[np.full(4, 200.0), np.linspace(165, 225, 4)], np.c_[np.linspace(180, 220, 5), np.full(5, 235.0)]]
+    eye = lambda cx: np.c_[cx + 20 * np.cos(np.linspace(np.pi, -np.pi, 7)[:6]), 175 + 8 * np.sin(np.linspace(np.pi, -np.pi, 7)[:6])]  # noqa: E731
+    mouth = np.c_[200 - 40 * np.cos(np.linspace(0, 2 * np.pi, 13)[:12]), 265 + 15 * np.sin(np.linspace(0, 2 * np.pi, 13)[:12])]
+    inner = np.c_[200 - 25 * np.cos(np.linspace(0, 2 * np.pi, 9)[:8]), 265 + 5 * np.sin(np.linspace(0, 2 * np.pi, 9)[:8])]
+    pts = np.r_[jaw, brows, nose, eye(155), eye(245), mouth, inner]
+    assert pts.shape == (NUM_POINTS, 2)
+    return (pts + rng.normal(0, 0.5, pts.shape)).astype(np.float32)
+
+
+def test_the_flip_permutation_is_an_involution_that_swaps_sides():
+    assert np.array_equal(FLIP_PERMUTATION[FLIP_PERMUTATION], np.arange(NUM_POINTS))
+    assert FLIP_PERMUTATION[36] == 45 and FLIP_PERMUTATION[0] == 16 and FLIP_PERMUTATION[30] == 30
+    assert sorted(i for r in REGIONS.values() for i in r) == list(range(NUM_POINTS))
+
+
+def test_crop_targets_round_trip():
+    pts = synthetic_face()
+    region = geometry.region_from_box((100, 100, 200, 190), 0.2, True)
+    np.testing.assert_allclose(geometry.from_targets(geometry.to_targets(pts, region), region), pts, atol=1e-3)
+
+
+@pytest.mark.parametrize("grid", [5, 8])
+def test_pip_head_decodes_what_its_loss_encodes(grid):
+    head = PipHead(8, NUM_POINTS)
+    targets = torch.rand(3, NUM_POINTS, 2) * 0.9 - 0.45
+    u, cell = head.cells(targets, grid)
+    idx = torch.arange(grid, dtype=torch.float32)
+    raw = torch.zeros(3, 3, NUM_POINTS, grid, grid)
+    raw[:, 0] = ((idx.view(1, 1, 1, -1) == cell[..., 0, None, None]) & (idx.view(1, 1, -1, 1) == cell[..., 1, None, None])).float()
+    raw[:, 1] = u[..., 0, None, None] - idx.view(1, 1, 1, -1)
+    raw[:, 2] = u[..., 1, None, None] - idx.view(1, 1, -1, 1)
+    raw = raw.view(3, -1, grid, grid)
+    points, confidence = head.decode(raw)
+    assert torch.allclose(points, targets, atol=1e-5) and torch.all(confidence == 1)
+    assert head.loss(raw, targets).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_regress_head_and_its_losses():
+    head = RegressHead(8, NUM_POINTS, loss="l1")
+    raw = head(torch.zeros(2, 8, 5, 5))
+    assert raw.shape == (2, NUM_POINTS, 2) and not head.has_confidence
+    assert head.loss(raw, raw.detach()).item() == 0
+    with pytest.raises(ValueError, match="the regress head trains with l1 or mse, not loss 'pip'"):
+        RegressHead(8, NUM_POINTS, loss="pip")
+
+
+def test_nme_and_summary_by_hand():
+    gt = synthetic_face()[None]
+    iod = np.linalg.norm(gt[0, 36] - gt[0, 45])
+    pred = gt + [3.0, 4.0]  # every point 5 px off
+    assert nme_per_face(pred, gt)[0] == pytest.approx(5 / iod)
+    s = summarize(np.array([0.02, 0.05, 0.09, 0.2]))
+    assert s["n"] == 4 and s["nme"] == pytest.approx(9.0) and s["fr8"] == 50.0 and s["fr10"] == 25.0
+
+
+def project(yaw, pitch, roll, size=(640, 480), distance=2500.0):
+    """Image points of the generic head at a known pose, as the pose module's camera sees it."""
+    r = cv2.Rodrigues(np.array([0.0, 0.0, -np.radians(roll)]))[0] @ cv2.Rodrigues(np.array([0.0, -np.radians(yaw), 0.0]))[0] \
+        @ cv2.Rodrigues(np.array([-np.radians(pitch), 0.0, 0.0]))[0]
+    uv, _ = cv2.projectPoints(MODEL_POINTS, cv2.Rodrigues(r)[0], np.array([0, 0, distance]), camera_matrix(size), None)
+    pts = np.zeros((NUM_POINTS, 2))
+    pts[MODEL_INDICES] = uv.reshape(-1, 2)
+    return pts
+
+
+@pytest.mark.parametrize("yaw, pitch, roll", [(0, 0, 0), (20, 0, 0), (-30, 10, 0), (0, -15, 25), (15, 10, -20)])
+def test_pose_recovers_known_angles(yaw, pitch, roll):
+    pose = head_pose(project(yaw, pitch, roll), (640, 480))
+    assert (pose.yaw, pose.pitch, pose.roll) == pytest.approx((yaw, pitch, roll), abs=0.5)
+
+
+def test_pose_of_a_mirrored_face_flips_yaw_and_roll():
+    pts = project(25, 5, 12)
+    mirrored = np.c_[639 - pts[:, 0], pts[:, 1]][FLIP_PERMUTATION]
+    a, b = head_pose(pts, (640, 480)), head_pose(mirrored, (640, 480))
+    assert (b.yaw, b.pitch, b.roll) == pytest.approx((-a.yaw, a.pitch, -a.roll), abs=0.5)
+
+
+def test_alignment_puts_the_template_face_on_the_template():
+    pts = synthetic_face()
+    m = alignment_matrix(pts)
+    moved = np.c_[five_points(pts), np.ones(5)] @ m.T
+    assert np.linalg.norm(moved[:2] - TEMPLATE_112[:2], axis=1).max() < 2.5
+    # a turned and shrunk copy of the face aligns to the same crop positions
+    turn = cv2.getRotationMatrix2D((200, 200), 25, 0.6)
+    m2 = alignment_matrix(np.c_[pts, np.ones(NUM_POINTS)] @ turn.T)
+    np.testing.assert_allclose(np.c_[np.c_[pts, np.ones(NUM_POINTS)] @ turn.T, np.ones(NUM_POINTS)] @ m2.T,
+                               np.c_[pts, np.ones(NUM_POINTS)] @ m.T, atol=1e-3)
+
+
+def test_eye_and_mouth_openness():
+    pts = synthetic_face()
+    assert 0.2 < eye_aspect_ratio(pts) < 0.5 and mouth_aspect_ratio(pts) > 0.1
+    shut = pts.copy()
+    for eye in ("right eye", "left eye"):
+        idx = list(REGIONS[eye])
+        shut[idx, 1] = shut[idx, 1].mean()
+    assert eye_aspect_ratio(shut) < 0.02
+    counter = BlinkCounter()
+    for ear in [eye_aspect_ratio(pts)] * 10 + [eye_aspect_ratio(shut)] * 2 + [eye_aspect_ratio(pts)] * 3:
+        counter.update(ear)
+    assert counter.blinks == 1
+
+
+def test_preprocess_spec_crops_and_normalises():
+    spec = Preprocess(size=32, channels=1, margin=0.0, square=True, mean=0.5, std=0.25)
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[40:60, 40:60] = 255
+    x = spec(image, [spec.region((40, 40, 20, 20))])
+    assert x.shape == (1, 1, 32, 32) and x.dtype == np.float32
+    assert x[0, 0, 16, 16] == pytest.approx((1 - 0.5) / 0.25) and x[0, 0, 0, 0] > 0  # white inside, the edge too
+
+
+def test_config_upgrade_and_bounds():
+    flat = {"arch": "resnet18", "head": "pip", "input_size": 160, "in_channels": 1, "margin": 0.2, "square": True,
+            "mean": 0.5, "std": 0.5}
+    up = upgrade_config(flat)
+    assert up["preprocess"] == {"size": 160, "channels": 1, "margin": 0.2, "square": True, "mean": 0.5, "std": 0.5}
+    assert Preprocess(**up["preprocess"]).size == 160
+    with pytest.raises(ValueError, match="preprocess.size is 2400"):
+        check_config({**flat, "input_size": 2400})
+    with pytest.raises(ValueError, match="head is 'x'"):
+        check_config({**flat, "head": "x"})
