@@ -1,92 +1,290 @@
-"""Face landmarks in the browser: a photo tab and a live webcam tab (Gradio).
+"""Face landmarks in the browser: photo, live webcam and video tabs (Gradio).
 
     python app.py [--model SPEC] [--host HOST] [--port PORT] [--share]
 
-The work happens in ``landmarks``; this file only wires it to the page.
+Set LANDMARKS_AUTH=user:password to ask for that login (page and API). The work happens
+in ``landmarks``; this file only wires it to the page.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import base64
+import binascii
 import contextlib
 import io
+import json
 import os
+import shutil
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from gradio import processing_utils
+from gradio.data_classes import ImageData
+from PIL import Image
+from pydantic import field_serializer
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
 
-from landmarks.demo import Settings, annotate_frame, annotate_photo
+from landmarks.demo import BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video
 from landmarks.hub import resolve
+from landmarks.models import ModelError
 from landmarks.predictor import FaceLandmarker
+from landmarks.records import to_csv
 from landmarks.samples import write_examples
 
-EXAMPLES_DIR = Path(tempfile.gettempdir()) / "landmarks-examples"
+MAX_UPLOAD_MB = 50  # the largest image file taken, uploaded or inline (a phone photo is 2-15 MB)
+PHOTO_WORKERS = 2  # photos processed at once: the detector and the network use both cores of a Space
+WEBCAM_SLOTS = 4  # webcam streams served at once; more users are told the server is busy
+CACHE_CLEANING = (300, 1800)  # every 5 min, Gradio deletes uploads and results older than 30 min
+BODY_LIMIT = MAX_UPLOAD_MB * 2**20 * 4 // 3 + 2**20  # an inline image at the cap (base64) and the rest of a request
+REFUSED_PATH = "Refused: send the image itself; this app opens no path on the server other than its own uploads and examples."
 
 
-class PhotoInput(gr.Image):
-    """``gr.Image`` (same page component) that passes the uploaded file on undecoded, so a
-    corrupt, empty or 16-bit file reaches our decoder and gets a clear message."""
+class ImagePayload(ImageData):
+    """What a client sends for an image. Gradio keeps each session's last input (up to 10000
+    sessions); an inline picture is kept as its header only, else it stays in memory."""
+
+    @field_serializer("url")
+    def _url(self, url):
+        return url.partition(",")[0] if url and url.startswith("data:") else url
+
+
+class ImageInput(gr.Image):
+    """``gr.Image`` (same page component) that hands ``landmarks`` the file undecoded: a path
+    in Gradio's upload folder (or the examples folder), or the bytes of an inline ``data:``
+    image. The library then checks the size from the header before decoding, turns phone
+    photos upright, and words a clear message for a broken file.
+
+    A client writes the payload itself and can name any path on the server; Gradio checks
+    only payloads that carry its ``meta`` tag, so every path is checked here."""
+
+    is_template = True  # Gradio then uses gr.Image's frontend
+    data_model = ImagePayload
+    examples_folder: Path | None = None  # set by build(); not an __init__ argument, so not sent to the page
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if (payload.url or "").startswith("data:"):
+            return inline_bytes(payload.url)
+        return checked_path(self, payload.path)
+
+
+def checked_path(component, path) -> str:
+    """``path`` if it lies in Gradio's upload folder or the examples folder, else refused."""
+    folders = [Path(component.GRADIO_CACHE), *([component.examples_folder] if component.examples_folder else [])]
+    if path is None or not any(Path(path).resolve().is_relative_to(f.resolve()) for f in folders):
+        raise gr.Error(REFUSED_PATH, print_exception=False)
+    return path
+
+
+class VideoInput(gr.Video):
+    """``gr.Video`` (same page component) whose path is checked as ``ImageInput``'s is, and
+    handed on as uploaded: ``landmarks`` reads and checks the file (no conversion first)."""
+
+    is_template = True
+    examples_folder: Path | None = None
+
+    def preprocess(self, payload):
+        return None if payload is None else checked_path(self, payload.path)
+
+
+class TextDownload(gr.DownloadButton):
+    """A download button for text made per request (the JSON and CSV of a photo), written into
+    Gradio's cache, which ``delete_cache`` cleans, under a name that says what it is."""
+
+    is_template = True
+
+    def postprocess(self, value):
+        if isinstance(value, tuple):  # (file name, text)
+            name, text = value
+            path = Path(self.GRADIO_CACHE) / uuid.uuid4().hex / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            value = str(path)
+        return super().postprocess(value)
+
+
+class ResultImage(gr.Image):
+    """``gr.Image`` for results, as JPEG (encoded in milliseconds where WebP took 0.1-0.3 s a
+    photo), written to Gradio's cache without rewriting a file in place: files there are named
+    by their content, so identical results (the same photo and settings, a still camera)
+    share one, and Gradio's rewrite cut off clients still downloading it (1 in 200 photos
+    from 8 clients)."""
 
     is_template = True  # Gradio then uses gr.Image's frontend
 
-    def preprocess(self, payload):
-        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
-            return payload.path
-        return super().preprocess(payload)
+    def postprocess(self, value):
+        if isinstance(value, np.ndarray):
+            data = processing_utils.encode_pil_to_bytes(Image.fromarray(value), "jpeg")
+            path = Path(self.GRADIO_CACHE) / processing_utils.hash_bytes(data) / "image.jpeg"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part = path.with_name(f"{uuid.uuid4().hex}.part")
+                part.write_bytes(data)
+                part.replace(path)  # atomic: a reader sees the whole file or none
+            value = str(path)
+        return super().postprocess(value)
 
 
-def build(fl: FaceLandmarker, model_note: str) -> gr.Blocks:
-    def settings(box, indices, smooth, min_face):
-        return Settings(show_box=box, show_indices=indices, smoothing=smooth, min_face=int(min_face))
+def inline_bytes(url: str) -> bytes:
+    """The file in a ``data:`` URL, refused over the upload cap before it is decoded."""
+    data = url.partition(",")[2]
+    if len(data) * 3 // 4 > MAX_UPLOAD_MB * 2**20:
+        raise gr.Error(f"Refused: the image is larger than {MAX_UPLOAD_MB} MB.", print_exception=False)
+    try:
+        return base64.b64decode(data)
+    except binascii.Error:
+        return data.encode()  # not base64: the decoder then says it is not a readable image
 
-    def on_photo(image, box, indices, min_face):
-        return annotate_photo(fl, image, settings(box, indices, False, min_face))
 
-    def on_frame(frame, state, box, indices, smooth, min_face, mirror):
-        return annotate_frame(fl, frame, state, settings(box, indices, smooth, min_face), mirror)
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read. Gradio
+    reads and parses a JSON body whole, and when the request fails, keeps it until the garbage
+    collector's next pass. Uploads have Gradio's own cap (``max_file_size``)."""
 
-    with gr.Blocks(title="Face landmarks") as demo:
+    class TooLarge(Exception):
+        pass
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].endswith("/upload"):
+            return await self.app(scope, receive, send)
+        refusal = PlainTextResponse(f"Refused: requests are limited to {self.limit // 2**20} MB.", status_code=413)
+        if int(dict(scope["headers"]).get(b"content-length", 0)) > self.limit:
+            return await refusal(scope, receive, send)
+        seen = 0
+
+        async def counted():  # a chunked body announces no length
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise self.TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except self.TooLarge:
+            await refusal(scope, receive, send)
+
+
+def examples_folder() -> Path:
+    """A new private folder for the examples, removed at exit: a fixed name in the shared
+    temp folder could be made beforehand by another local user (and filled with their files)."""
+    folder = Path(tempfile.mkdtemp(prefix="landmarks-examples-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
+    slots = StreamSlots(WEBCAM_SLOTS)
+
+    def settings(box, indices, smooth, min_face, axes):
+        return Settings(show_box=box, show_indices=indices, smoothing=smooth, min_face=int(min_face), show_axes=axes)
+
+    def on_photo(image, box, indices, min_face, axes):
+        r: PhotoResult = annotate_photo(fl, image, settings(box, indices, False, min_face, axes))
+        downloads = ((("faces.json", json.dumps(r.result, indent=1)), ("faces.csv", to_csv(r.result["results"])))
+                     if r.result.get("results") else (None, None))
+        return (r.image, r.result, r.message, r.table or None, r.crops or None, *downloads)
+
+    def on_frame(frame, state, box, indices, smooth, min_face, mirror, axes, request: gr.Request):
+        if not slots.admit(request.session_hash):
+            return gr.skip(), state, BUSY
+        image, state, status = annotate_frame(fl, frame, state, settings(box, indices, smooth, min_face, axes), mirror)
+        return gr.skip() if image is None else image, state, status
+
+    def on_video(video, box, indices, axes, progress=gr.Progress()):
+        folder = Path(tempfile.mkdtemp(prefix="video-", dir=video_in.GRADIO_CACHE))
+        report = lambda done, total: progress((done, max(total, done)), unit="frames")  # noqa: E731
+        clip, table, lines, message = annotate_video(fl, video, folder, settings(box, indices, False, 40, axes), report)
+        return clip, message, table, lines
+
+    def on_leave(request: gr.Request):
+        slots.release(request.session_hash)
+
+    with gr.Blocks(title="Face landmarks", delete_cache=CACHE_CLEANING) as demo:
         gr.Markdown("# 68-point face landmarks\nUpload a photo or turn on your camera: every face gets its 68 iBUG/300-W points.")
         gr.Markdown(model_note, elem_id="model-note")
         with gr.Row():
             show_box = gr.Checkbox(True, label="Show face boxes")
-            show_indices = gr.Checkbox(False, label="Show point numbers")
-            smoothing = gr.Checkbox(True, label="Smooth webcam points")
+            show_indices = gr.Checkbox(False, label="Show point numbers (1-68, as in the iBUG figures)")
+            show_axes = gr.Checkbox(True, label="Show head pose axes")
             min_face = gr.Slider(20, 400, value=40, step=10, label="Minimum face size (pixels)")
         with gr.Tab("Photo", id="photo"):
             with gr.Row():
-                photo = PhotoInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Photo")
-                annotated = gr.Image(label="Landmarks", elem_id="photo-out", interactive=False)
+                photo = ImageInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Photo")
+                annotated = ResultImage(label="Landmarks", elem_id="photo-out", interactive=False)
             message = gr.Markdown(elem_id="photo-message")
-            result = gr.JSON(label="Faces: box (x, y, w, h), 68 points (x, y), score", elem_id="photo-json")
-            gr.Examples([[str(p)] for p in write_examples(EXAMPLES_DIR)], inputs=photo)
-            photo_inputs = [photo, show_box, show_indices, min_face]
-            for trigger in (photo.change, show_box.change, show_indices.change, min_face.release):
-                trigger(on_photo, photo_inputs, [annotated, result, message], show_progress="minimal")
+            summary = gr.Dataframe(headers=PhotoResult.TABLE_COLUMNS, label="Faces (angles in degrees; eye and mouth aspect ratios)",
+                                   elem_id="photo-summary", interactive=False)
+            with gr.Row():
+                json_file = TextDownload("Download JSON (every point)", elem_id="photo-json-file")
+                csv_file = TextDownload("Download CSV", elem_id="photo-csv-file")
+            crops = gr.Gallery(label="Aligned faces (112 x 112, eyes, nose and mouth on the ArcFace template)",
+                               elem_id="photo-crops", columns=8, height=180, preview=False, object_fit="contain",
+                               allow_preview=False, fit_columns=False)
+            with gr.Accordion("All results as JSON", open=False):
+                result = gr.JSON(label="Faces: box (x, y, w, h), 68 points (x, y), score, pose", elem_id="photo-json")
+            gr.Examples([[str(p)] for p in write_examples(examples)], inputs=photo)
+            gr.on(
+                [photo.change, show_box.change, show_indices.change, show_axes.change, min_face.release, min_face.input],
+                on_photo,
+                [photo, show_box, show_indices, min_face, show_axes],
+                [annotated, result, message, summary, crops, json_file, csv_file],
+                show_progress="minimal",
+                concurrency_limit=PHOTO_WORKERS,
+                trigger_mode="always_last",
+            )
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
-                camera = gr.Image(
+                camera = ImageInput(
                     sources=["webcam"],
                     streaming=True,
                     type="numpy",
-                    label="Camera",
+                    label="Camera: the red button starts and stops streaming; frames are processed, never stored",
                     # the model must see the true image; mirroring the output is the checkbox below
                     webcam_options=gr.WebcamOptions(mirror=False),
                 )
-                live = gr.Image(label="Live landmarks", elem_id="webcam-out", interactive=False)
+                live = ResultImage(label="Live landmarks", elem_id="webcam-out", interactive=False)
             status = gr.Markdown(elem_id="webcam-status")
-            mirror = gr.Checkbox(False, label="Mirror the output (selfie view)")
+            with gr.Row():
+                mirror = gr.Checkbox(False, label="Mirror the output (selfie view)")
+                smoothing = gr.Checkbox(True, label="Smooth the points over time")
             state = gr.State()
             camera.stream(
                 on_frame,
-                [camera, state, show_box, show_indices, smoothing, min_face, mirror],
+                [camera, state, show_box, show_indices, smoothing, min_face, mirror, show_axes],
                 [live, state, status],
                 stream_every=0.1,
                 time_limit=600,
-                concurrency_limit=4,
+                # no Gradio limit: it would hold a slot for a dropped client until time_limit;
+                # StreamSlots frees it once the frames stop and tells extra users to wait
+                concurrency_limit=None,
                 show_progress="hidden",
             )
+        with gr.Tab("Video", id="video"):
+            with gr.Row():
+                video_in = VideoInput(sources=["upload"], label="Video clip (up to 60 s)", elem_id="video-in")
+                video_out = gr.Video(label="Landmarks", elem_id="video-out", interactive=False)
+            run_video = gr.Button("Find the landmarks in every frame", variant="primary", elem_id="video-run")
+            video_message = gr.Markdown(elem_id="video-message")
+            with gr.Row():
+                video_csv = gr.DownloadButton("Download CSV (a row per face per frame)", elem_id="video-csv")
+                video_jsonl = gr.DownloadButton("Download JSON Lines", elem_id="video-jsonl")
+            run_video.click(on_video, [video_in, show_box, show_indices, show_axes], [video_out, video_message, video_csv, video_jsonl],
+                            concurrency_limit=1)  # one clip at a time: it keeps a core busy for as long as it lasts
+        demo.unload(on_leave)
+    for component in (photo, camera, video_in):
+        component.examples_folder = examples
     return demo
 
 
@@ -98,21 +296,31 @@ def main(argv=None) -> None:
     p.add_argument("--port", type=int, help="port (default: 7860, or GRADIO_SERVER_PORT)")
     p.add_argument("--share", action="store_true", help="also create a public link")
     a = p.parse_args(argv)
+    # from the environment, not the command line, where any local user could read it
+    auth = os.environ.get("LANDMARKS_AUTH")
+    if auth is not None and ":" not in auth:
+        p.error("LANDMARKS_AUTH must be user:password")
     # configured Hub repo -> local Hub cache -> bundled model, saying which and why
-    resolved = resolve(a.model)
+    try:
+        resolved = resolve(a.model)
+    except ModelError as e:  # no model at all (a Space deployed without the bundled weights)
+        sys.exit(f"error: {e}")
     fl = FaceLandmarker(resolved.model)
-    note = f"Model: {resolved.source} (runtime: {fl.runner.name})."
+    note = f"Model: {resolved.source} (runtime: {fl.runner.name}: {fl.runner.note})."
     if resolved.fell_back:
         note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
         print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
-    demo = build(fl, note)
+    examples = examples_folder()
+    demo = build(fl, note, examples)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         demo.launch(server_name=a.host, server_port=a.port, share=a.share, prevent_thread_lock=True,
-                    allowed_paths=[str(EXAMPLES_DIR)])
-    print(f"Serving on {demo.local_url}", flush=True)
+                    allowed_paths=[str(examples)], max_file_size=f"{MAX_UPLOAD_MB}mb",
+                    app_kwargs={"middleware": [Middleware(BodyLimit, limit=BODY_LIMIT)]},
+                    auth=tuple(auth.split(":", 1)) if auth else None)
+    print(f"Serving on {demo.local_url}" + (" (login required)" if auth else ""), flush=True)
     if a.share:
         if demo.share_url:
             print(f"Public link: {demo.share_url}", flush=True)

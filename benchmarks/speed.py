@@ -6,13 +6,16 @@ Frames: 640x480, made from the public-domain portrait (landmarks.samples.webcam_
 one face and five, drifting a few pixels per frame as a webcam sees a person.
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
   else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
-- ours, photo path: ``FaceLandmarker()(frame)``: Haar detection and a refined pass each frame;
+- ours, photo path: ``FaceLandmarker()(frame)``: detection (the default ``fast`` detector:
+  shrunk permissive cascade + rotated passes), points, a refined pass and the score each
+  frame; and the same with the seed's ``haar`` detector;
 - dlib: HOG detector + ``shape_predictor_68_face_landmarks.dat`` each frame (``dlib-bin`` and
   ``face-recognition-models`` installed into .cache/bench-deps for this benchmark only);
 - MediaPipe Face Mesh in video mode (``mediapipe==0.10.21`` in .cache/mediapipe-venv, its
   own environment because it pins numpy < 2).
-Then the landmark network alone on one face crop, per runtime.  Prints median and p90 ms
-per frame and our ratio to each peer.
+Then a 1920x1080 photo with five faces (``group_photo``), photo paths and dlib, 20 runs
+each; then the landmark network alone on one face crop, per runtime.  Prints median and
+p90 ms per frame and our ratios to each peer (webcam path and photo path).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from compare_dlib import import_dlib  # noqa: E402
 
 from landmarks.predictor import FaceLandmarker  # noqa: E402
 from landmarks.runtime import TorchRunner  # noqa: E402
-from landmarks.samples import webcam_clip  # noqa: E402
+from landmarks.samples import group_photo, webcam_clip  # noqa: E402
 from landmarks.tracking import FaceTracker  # noqa: E402
 from landmarks.data import landmark_box  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
@@ -79,6 +82,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=100)
     a = p.parse_args()
     fl = FaceLandmarker(a.model, device="cpu")
+    fl_haar = FaceLandmarker(a.model, device="cpu", detector="haar")
     dlib, predictor_path = import_dlib()
     hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
     clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
@@ -91,26 +95,46 @@ def main() -> None:
         return len(rects)
 
     print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtime: {fl.runner.name}\n")
-    print("| faces | system | found | median ms | p90 ms | ours (webcam) / this, median |")
-    print("|---|---|---|---|---|---|")
+    print("| faces | system | found | median ms | p90 ms | ours (webcam) / this, median | ours (photo) / this, median |")
+    print("|---|---|---|---|---|---|---|")
     for n, frames in clips.items():
         fl(frames[0])  # warm-up
         tracker = FaceTracker(fl)
         rows = {
             "ours, webcam path (tracking)": timed(lambda f: len(tracker(f)), frames),
             "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), frames),
+            "ours, photo path, seed's `haar` detector": timed(lambda f: len(fl_haar(f)), frames),
             "dlib HOG + 68-point predictor": timed(run_dlib, frames),
         }
         if mediapipe:
             rows["MediaPipe Face Mesh (video mode)"] = mediapipe[n]
         ours = stats(rows["ours, webcam path (tracking)"][0])[0]
+        photo = stats(rows["ours, photo path (detect + refine)"][0])[0]
         for name, (ms, found) in rows.items():
             med, p90 = stats(ms)
             ratio = "" if name.startswith("ours, webcam") else f"{ours / med:.2f}"
-            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} |", flush=True)
-        print(f"| {n} | (ours: detector ran on {tracker.detections} of {len(frames)} frames) | | | | |")
+            ratio_photo = "" if name.startswith("ours, photo path (") else f"{photo / med:.2f}"
+            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} | {ratio_photo} |", flush=True)
+        print(f"| {n} | (ours: detector ran on {tracker.detections} of {len(frames)} frames) | | | | | |")
     if not mediapipe:
         print("\nMediaPipe: not measured (see the error above)")
+
+    # a large photo: what a user uploads
+    big = group_photo(5, 1920, 1080)
+    fl(big), fl_haar(big), run_dlib(big)  # warm-up
+    runs = max(5, a.frames // 5)
+    rows = {
+        "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), [big] * runs),
+        "ours, photo path, seed's `haar` detector": timed(lambda f: len(fl_haar(f)), [big] * runs),
+        "dlib HOG + 68-point predictor": timed(run_dlib, [big] * runs),
+    }
+    photo = stats(rows["ours, photo path (detect + refine)"][0])[0]
+    print(f"\n| 1920x1080 photo, 5 faces ({runs} runs) | found | median ms | p90 ms | ours (photo) / this, median |")
+    print("|---|---|---|---|---|")
+    for name, (ms, found) in rows.items():
+        med, p90 = stats(ms)
+        ratio = "" if name.startswith("ours, photo path (") else f"{photo / med:.2f}"
+        print(f"| {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} |", flush=True)
 
     # the network alone, one face: each runtime on the same crop
     face = fl(clips[1][0])[0]

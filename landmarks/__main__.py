@@ -44,8 +44,8 @@ def _predict(a) -> int:
 
     from .drawing import draw_faces
     from .images import to_rgb_array
-    from .openness import eye_aspect_ratio, mouth_aspect_ratio
     from .predictor import FaceLandmarker
+    from .records import face_record
     from .video import VIDEO_SUFFIXES, VideoError, process_video
 
     files = []
@@ -82,9 +82,7 @@ def _predict(a) -> int:
             continue
         faces = fl(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        results[str(path)] = {"faces": [{**f.to_dict(), "pose": f.head_pose(size).to_dict(),
-                                         "eye_aspect_ratio": round(eye_aspect_ratio(f.points), 4),
-                                         "mouth_aspect_ratio": round(mouth_aspect_ratio(f.points), 4)} for f in faces]}
+        results[str(path)] = {"faces": [face_record(f, size, i) for i, f in enumerate(faces)]}
         if a.draw:
             out = Path(a.draw) / f"{path.stem}.jpg"
             cv2.imwrite(str(out), cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR))

@@ -1,4 +1,14 @@
-"""Face detection with the Haar cascade that ships with OpenCV."""
+"""Face detection with the Haar cascades that ship with OpenCV.
+
+``FastDetector`` (the default of ``FaceLandmarker``): the frontal cascade on an image shrunk
+so the smallest face asked for just fills the cascade's 24-px window, with a coarse
+pyramid (scale step 1.2) and a permissive vote (one neighbour), plus two passes on a
+half-size copy rotated by +-20 degrees for tilted heads.  It proposes more boxes than the
+seed's cascade; the landmark network, which runs on every box anyway, is the judge: its
+face score drops the false ones (``FaceLandmarker.min_score``) and duplicates are merged
+on the landmark boxes the network found.  ``HaarDetector`` is the seed's detector
+(full-size image, step 1.1, five neighbours), still available as ``detector="haar"``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,6 +55,82 @@ class HaarDetector:
         weights = np.asarray(weights, np.float32).reshape(-1)
         order = np.argsort(-boxes[:, 2] * boxes[:, 3])  # largest face first
         return boxes[order], weights[order]
+
+
+@dataclass
+class FastDetector:
+    """Candidate face boxes, cheaply: see the module's docstring.  Boxes (N, 4) x, y, w, h in
+    image pixels, upright-pass boxes first, then those of the rotated passes not already
+    covered (IoU >= ``merge_iou``), each group largest first; a box from a rotated pass is
+    the rotated window's centre and size, axis-aligned (the refined network pass then
+    crops around the points it finds)."""
+
+    min_face: int = 40  # pixels, in the original image
+    scale_factor: float = 1.2
+    min_neighbors: int = 1
+    angles: tuple[float, ...] = (-20.0, 20.0)  # degrees; () for the upright pass only
+    rotated_scale: float = 0.5  # rotated passes look at this fraction of the upright pass's image: faces >= 2 x min_face
+    merge_iou: float = 0.3
+    cascade: str = "haarcascade_frontalface_default.xml"
+    window: int = 24  # the cascade's window, pixels
+
+    def __post_init__(self):
+        path = Path(cv2.data.haarcascades) / self.cascade
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise RuntimeError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+
+    def _pass(self, gray: np.ndarray, scale: float, angle: float) -> np.ndarray:
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = gray.shape
+        if min(h, w) < self.window:
+            return np.zeros((0, 4), np.float32)
+        m = None
+        if angle:
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+            gray = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        boxes = self._cascade.detectMultiScale(gray, self.scale_factor, self.min_neighbors, minSize=(self.window, self.window))
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if m is not None and len(boxes):
+            centres = boxes[:, :2] + boxes[:, 2:] / 2
+            back = cv2.invertAffineTransform(m)
+            centres = centres @ back[:, :2].T + back[:, 2]
+            boxes = np.concatenate([centres - boxes[:, 2:] / 2, boxes[:, 2:]], axis=1)
+        return boxes / scale
+
+    def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N, 4) as x, y, w, h in image pixels and a score per box (1 upright, 0.5 rotated pass)."""
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, self.window / (min_face or self.min_face), DETECT_MAX_SIDE / max(gray.shape))
+        groups = [self._pass(gray, scale, 0.0)]
+        groups += [self._pass(gray, scale * self.rotated_scale, a) for a in self.angles]
+        kept: list[np.ndarray] = []
+        weights: list[float] = []
+        for g, group in enumerate(groups):
+            for box in group[np.argsort(-group[:, 2] * group[:, 3])]:
+                if g == 0 or all(iou(box, k) < self.merge_iou for k in kept):
+                    kept.append(box)
+                    weights.append(1.0 if g == 0 else 0.5)
+        if not kept:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return np.array(kept, np.float32), np.array(weights, np.float32)
+
+
+DETECTORS = {"fast": FastDetector, "haar": HaarDetector}
+
+
+def make_detector(detector="fast", min_face: int = 40, scale_factor: float | None = None):
+    """A detector by name (``fast``: the default; ``haar``: the seed's cascade settings), or
+    ``detector`` itself when it is already one (any callable ``(rgb, min_face) -> (boxes, scores)``)."""
+    if not isinstance(detector, str):
+        return detector
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be one of {sorted(DETECTORS)} or a callable, not {detector!r}")
+    kwargs = {"min_face": min_face}
+    if scale_factor is not None:
+        kwargs["scale_factor"] = scale_factor
+    return DETECTORS[detector](**kwargs)
 
 
 def iou(a, b) -> float:

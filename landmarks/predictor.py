@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import geometry
-from .detect import HaarDetector, to_landmark_boxes
+from .detect import iou, make_detector, to_landmark_boxes
 from .data import landmark_box
 from .images import to_rgb_array
 from .hub import load_model
@@ -66,6 +66,9 @@ class FaceLandmarker:
     of are dropped (pip models).  ``refine``: after the first pass on the detector's
     box, crop again around the found points this many times -- the model then sees
     the box it was trained on, whatever the detector's idea of a face box.
+    ``detector``: ``"fast"`` (default: a shrunk, permissive cascade with rotated passes,
+    its candidates judged by the network's score), ``"haar"`` (the seed's cascade, scale
+    step 1.1, five neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
     """
 
     def __init__(
@@ -73,10 +76,11 @@ class FaceLandmarker:
         model=None,
         device: str | None = None,
         min_face: int = 40,
-        scale_factor: float = 1.1,
+        scale_factor: float | None = None,
         runtime: str = "auto",
         min_score: float = MIN_SCORE,
         refine: int = 1,
+        detector="fast",
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(model, torch.nn.Module):
@@ -85,7 +89,9 @@ class FaceLandmarker:
             self.model = load_model(model, self.device)
         self.runner = make_runner(self.model, self.device, runtime)
         self.min_score, self.refine = min_score, refine
-        self.detector = HaarDetector(min_face=min_face, scale_factor=scale_factor)
+        # "fast" (shrunk permissive cascade + rotated passes, judged by the network), "haar"
+        # (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores): detect.make_detector
+        self.detector = make_detector(detector, min_face, scale_factor)
         self._lock = threading.Lock()  # OpenCV's cascade is not documented as thread-safe
 
     def __call__(self, image, min_face: int | None = None) -> list[Face]:
@@ -106,7 +112,14 @@ class FaceLandmarker:
         """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the detector's."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         faces = self.predict_boxes(rgb, to_landmark_boxes(boxes), refine=self.refine)
-        return self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
+        faces = self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
+        # several boxes on one face (a permissive detector, rotated passes) converge on one set
+        # of points: keep the most confident, then largest first as before
+        kept: list[Face] = []
+        for f in sorted(faces, key=lambda f: -(f.score or 0.0)):
+            if all(iou(landmark_box(f.points), landmark_box(k.points)) < 0.5 for k in kept):
+                kept.append(f)
+        return sorted(kept, key=lambda f: -f.box[2] * f.box[3])
 
     def confident(self, faces: list[Face]) -> list[Face]:
         return [f for f in faces if f.score is None or f.score >= self.min_score]

@@ -10,20 +10,15 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import numpy as np
 
 from .drawing import draw_faces
-from .openness import eye_aspect_ratio, mouth_aspect_ratio
-from .pose import head_pose
-from .scheme import NUM_POINTS
+from .records import CSV_COLUMNS, csv_row, face_record
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MAX_SECONDS = 600.0  # 10 minutes: about 6000 frames at 10 frames/s of work on two cores
 MAX_PIXELS = 3840 * 2160  # 4K
 # what cv2.VideoWriter writes by suffix: WebM/VP8 plays in browsers; MPEG-4 Part 2 in players
 _FOURCC = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG", ".mkv": "VP80"}
-CSV_COLUMNS = ["frame", "time_s", "face", "score", "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "roll",
-               "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(NUM_POINTS) for a in "xy"]
 
 
 class VideoError(ValueError):
@@ -66,28 +61,7 @@ def probe(path: str | Path, max_seconds: float = MAX_SECONDS) -> VideoInfo:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
-
-
-def face_row(frame: int, time_s: float, index: int, face, image_size: tuple[int, int]) -> dict:
-    """One face in one frame: what the CSV and JSON Lines files hold."""
-    pose = head_pose(face.points, image_size)
-    return {
-        "frame": frame,
-        "time_s": round(time_s, 3),
-        "face": index,
-        "score": None if face.score is None else round(float(face.score), 4),
-        "box": [round(float(v), 2) for v in face.box],
-        **pose.to_dict(),
-        "eye_aspect_ratio": round(eye_aspect_ratio(face.points), 4),
-        "mouth_aspect_ratio": round(mouth_aspect_ratio(face.points), 4),
-        "points": np.round(face.points, 2).tolist(),
-    }
-
-
-def _csv_values(row: dict) -> list:
-    return [row["frame"], row["time_s"], row["face"], row["score"], *row["box"], row["yaw"], row["pitch"], row["roll"],
-            row["eye_aspect_ratio"], row["mouth_aspect_ratio"], *np.ravel(row["points"])]
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 @dataclass(frozen=True)
@@ -107,10 +81,11 @@ def process_video(
     out_csv: str | Path | None = None,
     out_jsonl: str | Path | None = None,
     max_seconds: float = MAX_SECONDS,
-    show_box: bool = True,
+    draw: Callable | None = None,
     progress: bool | Callable[[int, int], None] = True,
 ) -> VideoResult:
-    """Track faces through a video file.  ``progress``: a tqdm bar (True), none (False), or a
+    """Track faces through a video file.  ``draw(rgb, faces)`` makes the annotated frame
+    (default: points and boxes).  ``progress``: a tqdm bar (True), none (False), or a
     callback ``(frames done, frames expected)`` (the app's progress bar)."""
     from .tracking import FaceTracker
 
@@ -144,14 +119,14 @@ def process_video(
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             faces = tracker(rgb)
             for i, face in enumerate(faces):
-                row = face_row(n, n / info.fps, i, face, (rgb.shape[1], rgb.shape[0]))
+                row = face_record(face, (rgb.shape[1], rgb.shape[0]), i, frame=n, time_s=n / info.fps)
                 if table:
-                    table.writerow(_csv_values(row))
+                    table.writerow(csv_row(row))
                 if files[1]:
                     files[1].write(json.dumps(row) + "\n")
                 rows += 1
             if writer is not None:
-                writer.write(cv2.cvtColor(draw_faces(rgb, faces, show_box), cv2.COLOR_RGB2BGR))
+                writer.write(cv2.cvtColor((draw or draw_faces)(rgb, faces), cv2.COLOR_RGB2BGR))
             n += 1
             if bar is not None:
                 bar.update(1)

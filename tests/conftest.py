@@ -88,9 +88,47 @@ class AppServer:
             self.proc.kill()
 
 
+class ShareTrap:
+    """A port on 127.0.0.1 that takes connections and drops them, counting them: the app's
+    share request is sent there through an HTTPS proxy setting, so ``--share`` fails at
+    once, the same way online or off, and nothing leaves the machine."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.hits = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.env = {name: f"http://127.0.0.1:{self._sock.getsockname()[1]}" for name in ("HTTPS_PROXY", "https_proxy")}
+        # the app's own requests to itself (Gradio checks its local URL at launch) go direct
+        self.env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            conn.close()
+
+    def close(self):
+        self._sock.close()
+
+
 @pytest.fixture(scope="session")
-def app_server():
-    server = AppServer("--share")
+def share_trap():
+    trap = ShareTrap()
+    yield trap
+    trap.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(share_trap):
+    server = AppServer("--share", env=share_trap.env)
     yield server
     server.stop()
 

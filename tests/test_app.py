@@ -1,4 +1,6 @@
 """The app end to end: a real Gradio server, called with gradio_client."""
+import json
+
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -13,7 +15,7 @@ def client(app_server):
 
 
 def photo(client, path, min_face=40):
-    _, result, message = client.predict(handle_file(str(path)), True, False, min_face, api_name="/on_photo")
+    _, result, message, *_ = client.predict(handle_file(str(path)), True, False, min_face, api_name="/on_photo")
     return result, message
 
 
@@ -28,9 +30,11 @@ def assert_points_on_faces(result, n):
         assert (pts[:, 1] > y - h / 3).all() and (pts[:, 1] < y + h * 4 / 3).all()
 
 
-def test_share_says_so_in_one_line_and_keeps_serving(app_server):
+def test_share_says_so_in_one_line_and_keeps_serving(app_server, share_trap):
     assert "Public link unavailable" in app_server.output
     assert app_server.proc.poll() is None
+    # the tunnel request went to the local trap, not to Gradio's share service
+    assert share_trap.hits >= 1
 
 
 def test_photo_gets_68_points_on_the_face(client):
@@ -74,6 +78,36 @@ def test_huge_image_keeps_full_resolution_points(client, tmp_path):
     assert 7000 < x < 9048 and 6000 < y < 8400
 
 
+def phone_photo(path):
+    """The portrait as a phone stores a picture taken upright: pixels as the sensor lay
+    (turned a quarter), EXIF Orientation 6 saying to turn them back for display."""
+    image = Image.fromarray(np.ascontiguousarray(np.rot90(samples.portrait())))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def test_phone_photo_stored_sideways_is_turned_upright(client, tmp_path):
+    path = phone_photo(tmp_path / "phone.jpg")
+    h, w = samples.portrait().shape[:2]
+    result, message = photo(client, path)
+    assert message.startswith("1 face found")
+    assert result["image_size"] == [w, h]  # as the browser shows it, not as stored
+    assert_points_on_faces(result, 1)
+
+
+def test_library_turns_phone_photos_upright(tmp_path):
+    # the one decoder behind predict, evaluate and the app
+    from landmarks.images import to_rgb_array
+
+    path = phone_photo(tmp_path / "phone.jpg")
+    upright = samples.portrait().astype(int)
+    for source in (path, path.read_bytes(), Image.open(path)):
+        rgb = to_rgb_array(source)
+        assert rgb.shape == upright.shape and np.abs(rgb - upright).mean() < 5
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [(b"", "file is empty"), (b"\xff\xd8\xff\xe0 not really a jpeg" * 20, "not a readable image")],
@@ -91,3 +125,46 @@ def test_no_face_is_a_message_not_an_error(client, tmp_path):
     Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(path)
     result, message = photo(client, path)
     assert result["faces"] == 0 and message.startswith("No face found")
+
+
+def test_photo_gives_a_summary_aligned_crops_and_downloads(client):
+    from landmarks.records import CSV_COLUMNS
+
+    out = client.predict(handle_file(str(samples.portrait_path())), True, False, 40, True, api_name="/on_photo")
+    _, result, message, table, crops, json_file, csv_file = out
+    assert message.startswith("1 face found")
+    assert table["headers"][:3] == ["face", "score", "yaw"] and len(table["data"]) == 1
+    assert abs(table["data"][0][2]) < 10  # the portrait looks into the camera
+    (crop,) = crops
+    assert Image.open(crop["image"] if isinstance(crop["image"], str) else crop["image"]["path"]).size == (112, 112)
+    saved = json.loads(open(json_file).read())
+    assert saved == result and len(saved["results"][0]["points"]) == 68
+    rows = open(csv_file).read().splitlines()
+    assert rows[0].split(",") == CSV_COLUMNS and len(rows) == 2
+
+
+def test_video_tab_annotates_a_clip_and_gives_its_points(client, test_records, tmp_path):
+    from test_video import make_clip
+
+    clip, truth = make_clip(tmp_path / "clip.avi", [test_records[3], test_records[50]], frames_each=6)
+    video, message, csv_file, jsonl_file = client.predict(handle_file(str(clip)),
+                                                          True, False, True, api_name="/on_video")
+    assert message.startswith("12 frames, 1.0 faces a frame")
+    assert (video if isinstance(video, str) else video["video"]).endswith(".webm")
+    assert len(open(csv_file).read().splitlines()) == 1 + len(truth)
+    lines = [json.loads(line) for line in open(jsonl_file)]
+    assert [r["frame"] for r in lines] == list(range(12)) and "yaw" in lines[0]
+
+
+def test_video_tab_refuses_a_long_clip_in_one_line(client, tmp_path):
+    import cv2
+
+    path = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1, (64, 48))
+    for _ in range(70):  # 70 s at one frame a second
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    video, message, csv_file, _ = client.predict(handle_file(str(path)), True, False, True,
+                                                 api_name="/on_video")
+    assert video is None and csv_file is None
+    assert message == "Cannot use this video: long.avi: 70.0 s long; at most 60.0 s is processed"

@@ -36,19 +36,68 @@ def colour_pixels(image: np.ndarray, rgb, tol=45) -> np.ndarray:
     return np.stack([xs, ys], 1)
 
 
-def test_photo_tab_shows_points_and_json(page, artifacts):
-    page.locator("input[type=file]").first.set_input_files(str(samples.portrait_path()))
-    page.wait_for_function("document.querySelector('#photo-message')?.innerText.includes('found')", timeout=60_000)
-    assert page.locator("#photo-message").inner_text().startswith("1 face found")
+def upload_photo(page, path, expect: str):
+    before = page.locator("#photo-message").inner_text()
+    if page.locator("#photo-out img").count():  # a photo is shown: clear it, as a person would
+        page.get_by_role("button", name="Remove Image").first.click()
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.wait_for_function(
+        f"(t => t.includes({expect!r}) && t !== {before!r})(document.querySelector('#photo-message')?.innerText || '')",
+        timeout=60_000)
     page.locator("#photo-out img").wait_for(timeout=30_000)
-    page.locator("#photo-json button[title='Copy']").click()
-    result = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    page.wait_for_timeout(500)
+
+
+def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_path):
+    upload_photo(page, samples.portrait_path(), "found")
+    assert page.locator("#photo-message").inner_text().startswith("1 face found")
+    page.locator("#photo-crops img").first.wait_for(timeout=30_000)
+    assert page.locator("#photo-crops img").count() == 1
+    assert "face" in page.locator("#photo-summary").inner_text()
     page.screenshot(path=str(artifacts / "photo_tab.png"), full_page=True)
+    with page.expect_download() as download:
+        page.locator("#photo-json-file").click()
+    result = json.loads(open(download.value.path()).read())
     (face,) = result["results"]
     x, y, w, h = face["box"]
     pts = np.array(face["points"])
-    assert pts.shape == (68, 2)
+    assert pts.shape == (68, 2) and abs(face["yaw"]) < 10
     assert (pts >= [x - w / 3, y - h / 3]).all() and (pts <= [x + w * 4 / 3, y + h * 4 / 3]).all()
+    with page.expect_download() as download:
+        page.locator("#photo-csv-file").click()
+    rows = open(download.value.path()).read().splitlines()
+    assert len(rows) == 2 and rows[0].startswith("frame,time_s,face,score")
+
+
+def test_photo_tab_with_several_faces_and_with_none(page, artifacts, tmp_path):
+    group = tmp_path / "group.png"
+    Image.fromarray(samples.group_photo(3, 960, 480)).save(group)
+    upload_photo(page, group, "found")
+    assert page.locator("#photo-message").inner_text().startswith("3 faces found")
+    page.screenshot(path=str(artifacts / "photo_tab_several.png"), full_page=True)
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((300, 400, 3), 150, np.uint8)).save(wall)
+    upload_photo(page, wall, "No face found")
+    assert "minimum face size" in page.locator("#photo-message").inner_text()
+    page.screenshot(path=str(artifacts / "photo_tab_no_face.png"), full_page=True)
+
+
+def test_video_tab_gives_an_annotated_clip_and_points(page, artifacts, test_records, tmp_path):
+    from test_video import make_clip
+
+    clip, truth = make_clip(tmp_path / "clip.webm", [test_records[0], test_records[40]], frames_each=5)
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-in input[type=file]").set_input_files(str(clip))
+    page.wait_for_timeout(1000)
+    page.locator("#video-run").click()
+    page.wait_for_function("document.querySelector('#video-message')?.innerText.includes('faces a frame')", timeout=120_000)
+    assert page.locator("#video-message").inner_text().startswith("10 frames")
+    page.locator("#video-out video").wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "video_tab.png"), full_page=True)
+    with page.expect_download() as download:
+        page.locator("#video-csv").click()
+    assert len(open(download.value.path()).read().splitlines()) == 1 + len(truth)
+    page.get_by_role("tab", name="Photo").click()
 
 
 def test_webcam_tab_streams_annotated_frames(page, artifacts, camera_frame):
@@ -59,7 +108,7 @@ def test_webcam_tab_streams_annotated_frames(page, artifacts, camera_frame):
     page.wait_for_timeout(1500)  # let a few frames through
     page.screenshot(path=str(artifacts / "webcam_tab.png"), full_page=True)
     status = page.locator("#webcam-status").inner_text()
-    assert "fps" in status and "ms per frame" in status
+    assert "fps" in status and "ms per frame" in status and "yaw" in status and "blinks" in status
     src = page.locator("#webcam-out img").get_attribute("src")
     frame = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
     assert frame.shape == camera_frame.shape

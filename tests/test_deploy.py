@@ -214,7 +214,7 @@ def test_a_deployed_space_starts_and_serves_a_face(hub_server, api, model_repo, 
         notes = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "model-note"]
         assert len(notes) == 1 and f"Hub repo {model_repo}" in notes[0] and "Fell back" not in notes[0]
         client = Client(app.url, verbose=False)
-        _, result, message = client.predict(handle_file(str(portrait_path())), True, False, 40, api_name="/on_photo")
+        _, result, message, *_ = client.predict(handle_file(str(portrait_path())), True, False, 40, api_name="/on_photo")
         assert result["faces"] >= 1, message
         assert all(len(face["points"]) == 68 for face in result["results"])
     finally:

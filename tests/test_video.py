@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 from landmarks.images import to_rgb_array
 from landmarks.predictor import FaceLandmarker
-from landmarks.video import CSV_COLUMNS, VideoError, probe, process_video
+from landmarks.records import CSV_COLUMNS
+from landmarks.video import VideoError, probe, process_video
 
 
 def make_clip(path, records, frames_each=8, fps=10):

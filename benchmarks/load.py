@@ -1,0 +1,238 @@
+"""The app under a crowd and under abuse: throughput, latency, CPU and memory of a real server.
+
+    python benchmarks/load.py [--clients 8] [--photos 25] [--mixed 100] [--app app.py]
+
+Starts ``python app.py`` on 127.0.0.1 (a free port; nothing else is contacted), then:
+
+1. ``--clients`` gradio_client clients each send ``--photos`` photos at once (the
+   public-domain portrait, a group of four at 1024x768, a 4032x3024 phone-sized photo
+   with two faces, in turn): photos/s, p50/p95 latency, errors, and how busy the server
+   kept the CPU (its CPU time over wall time x cores, from /proc; the clients run on the
+   same machine, and any other process's share is shown: a clean run has none).
+2. ``--mixed`` requests from 4 clients mixing ordinary photos with abuse: a 15000x15000
+   PNG of 0.6 MB and a 10900x10900 JPEG, each uploaded and inline (base64 ``data:``
+   URL), a 300 MB upload, a broken file, a server path: the server's resident memory
+   (VmRSS) before, its peak, and after (10 s later).
+
+Every request has a 120 s timeout and the run stops after ``--max-minutes``.
+``--app`` runs another copy of the app (e.g. an older checkout) for comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from landmarks import samples  # noqa: E402
+from landmarks.hardware import cpu_line  # noqa: E402
+
+TIMEOUT = 120
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: int(v) / 1024 for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M)}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, all threads
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (from /proc/stat)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def start_app(app: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, app.name, "--host", "127.0.0.1", "--port", str(port)], cwd=app.parent,
+                              env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: [lines.append(x) for x in server.stdout], daemon=True).start()
+    deadline = time.time() + 300
+    while not any(x.startswith("Serving on") for x in lines):
+        if server.poll() is not None or time.time() > deadline:
+            server.kill()
+            sys.exit("app did not start:\n" + "".join(lines))
+        time.sleep(0.2)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def make_files(folder: Path) -> dict[str, Path]:
+    files = {"portrait": samples.portrait_path()}
+    Image.fromarray(samples.group_photo(4, 1024, 768)).save(files.setdefault("group", folder / "group.jpg"), quality=90)
+    phone = cv2.resize(samples.group_photo(2, 1024, 768), (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(phone).save(files.setdefault("phone", folder / "phone.jpg"), quality=90)
+    Image.new("RGB", (15000, 15000)).save(files.setdefault("png_15000", folder / "black.png"))
+    big = cv2.resize(samples.group_photo(4, 1024, 768), (10900, 10900), interpolation=cv2.INTER_LINEAR)
+    Image.fromarray(big).save(files.setdefault("jpeg_10900", folder / "big.jpg"), quality=85)
+    del big
+    files["broken"] = folder / "broken.jpg"
+    files["broken"].write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 20)
+    with open(files.setdefault("upload_300mb", folder / "huge.bin"), "wb") as f:
+        f.truncate(300 * 2**20)
+    return files
+
+
+class Caller:
+    """Raw HTTP as a script talks to the app: upload, then /call/on_photo."""
+
+    def __init__(self, url: str):
+        self.api = url + "gradio_api"
+        self.http = httpx.Client(timeout=TIMEOUT)
+
+    def upload(self, path: Path) -> dict:
+        with path.open("rb") as f:
+            r = self.http.post(f"{self.api}/upload", files={"files": (path.name, f)})
+        r.raise_for_status()
+        return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+    def photo(self, payload) -> str:
+        """The last server event ("complete" or "error"), raising on anything else."""
+        event_id = self.http.post(f"{self.api}/call/on_photo", json={"data": [payload, True, False, 40, True]}).json()["event_id"]
+        events = re.findall(r"^event: (\w+)", self.http.get(f"{self.api}/call/on_photo/{event_id}").text, re.M)
+        last = [e for e in events if e != "heartbeat"][-1]
+        if last not in ("complete", "error"):
+            raise RuntimeError(f"unexpected event {last}")
+        return last
+
+
+def inline(path: Path) -> dict:
+    return {"url": f"data:image/{path.suffix[1:]};base64," + base64.b64encode(path.read_bytes()).decode()}
+
+
+def mixed_request(url: str, kind: str, files: dict[str, Path]) -> str:
+    c = Caller(url)
+    if kind == "upload_300mb":
+        try:
+            return str(c.http.post(f"{c.api}/upload", files={"files": ("huge.bin", files[kind].open("rb"))}).status_code)
+        except httpx.HTTPError as e:  # the server may hang up once the cap is passed
+            return type(e).__name__
+    if kind == "server_path":
+        return c.photo({"path": "/etc/hostname"})
+    if kind.endswith("_inline"):
+        return c.photo(inline(files[kind.removesuffix("_inline")]))
+    return c.photo(c.upload(files[kind]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--photos", type=int, default=25, help="photos per client")
+    p.add_argument("--mixed", type=int, default=100, help="requests in the memory phase (0: skip it)")
+    p.add_argument("--app", type=Path, default=ROOT / "app.py")
+    p.add_argument("--max-minutes", type=float, default=20)
+    a = p.parse_args()
+    from gradio_client import Client, handle_file
+
+    started: list[subprocess.Popen] = []
+
+    def give_up():  # bounded, whatever happens
+        print(f"stopped after {a.max_minutes} minutes", flush=True)
+        for server in started:
+            server.kill()
+        os._exit(3)
+
+    limit = threading.Timer(a.max_minutes * 60, give_up)
+    limit.daemon = True
+    limit.start()
+    print(f"CPU: {cpu_line()}, {len(os.sched_getaffinity(0))} cores", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_files(Path(tmp))
+        server, url = start_app(a.app.resolve())
+        started.append(server)
+        try:
+            print(f"app: {a.app.resolve()} at {url} (pid {server.pid})", flush=True)
+            kinds = ["portrait", "group", "phone"]
+            clients = [Client(url, verbose=False) for _ in range(a.clients)]
+            for kind in kinds:  # warm-up
+                clients[0].predict(handle_file(str(files[kind])), True, False, 40, api_name="/on_photo")
+
+            def photos(i: int) -> tuple[list[float], list[str]]:
+                times, errors = [], []
+                for j in range(a.photos):
+                    t = time.perf_counter()
+                    try:
+                        clients[i].predict(handle_file(str(files[kinds[(i + j) % 3]])), True, False, 40, api_name="/on_photo")
+                        times.append(time.perf_counter() - t)
+                    except Exception as e:
+                        errors.append(f"{type(e).__name__}: {e}"[:200])
+                return times, errors
+
+            cpu0, own0, t0 = cpu_seconds(server.pid), cpu_seconds(os.getpid()), time.perf_counter()
+            busy0, total0 = machine_busy_seconds()
+            with ThreadPoolExecutor(a.clients) as pool:
+                results = list(pool.map(photos, range(a.clients)))
+            wall, cpu = time.perf_counter() - t0, cpu_seconds(server.pid) - cpu0
+            own = cpu_seconds(os.getpid()) - own0
+            busy, total = (b - b0 for b, b0 in zip(machine_busy_seconds(), (busy0, total0)))
+            times = np.array([t for ts, _ in results for t in ts])
+            errors = [e for _, es in results for e in es]
+            cores = len(os.sched_getaffinity(0))
+            print(f"\n{a.clients} clients x {a.photos} photos: {len(times) / wall:.2f} photos/s, "
+                  f"p50 {np.percentile(times, 50):.2f} s, p95 {np.percentile(times, 95):.2f} s, {len(errors)} errors; "
+                  f"server CPU {cpu:.0f} s in {wall:.0f} s = {100 * cpu / wall / cores:.0f} % of {cores} cores "
+                  f"(the clients here: {100 * own / wall / cores:.0f} %, other processes: "
+                  f"{100 * (busy / total - (cpu + own) / wall / cores):.0f} %)", flush=True)
+            for error in sorted(set(errors)):
+                print(f"  error: {error}")
+
+            if not a.mixed:
+                return
+            mix = ["portrait", "group", "png_15000", "png_15000_inline", "jpeg_10900", "jpeg_10900_inline",
+                   "upload_300mb", "broken", "server_path", "phone"]
+            requests = [mix[i % len(mix)] for i in range(a.mixed)]
+            time.sleep(5)
+            before = memory_mb(server.pid)["VmRSS"]
+            Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # peak := now
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                outcomes = list(pool.map(lambda k: (k, _safe(mixed_request, url, k, files)), requests))
+            took = time.perf_counter() - t0
+            peak = memory_mb(server.pid)["VmHWM"]
+            time.sleep(10)
+            after = memory_mb(server.pid)["VmRSS"]
+            summary: dict[str, dict[str, int]] = {}
+            for kind, outcome in outcomes:
+                summary.setdefault(kind, {}).setdefault(outcome, 0)
+                summary[kind][outcome] += 1
+            print(f"\n{a.mixed} mixed requests in {took:.0f} s: " + "; ".join(
+                f"{k}: " + ", ".join(f"{n} {o}" for o, n in v.items()) for k, v in summary.items()))
+            print(f"server memory: {before:.0f} MB before, peak {peak:.0f} MB, {after:.0f} MB after "
+                  f"({after - before:+.0f} MB)", flush=True)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def _safe(fn, *args) -> str:
+    try:
+        return fn(*args)
+    except Exception as e:  # counted and shown, not fatal
+        return f"failed ({type(e).__name__})"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The default ``fast`` detector path of ``FaceLandmarker``: real faces are found with their
+points on the face, tilted ones too; things that are not faces give nothing; the seed's
+Haar cascade and user detectors can still be picked."""
+import cv2
+import numpy as np
+import pytest
+
+from landmarks.data import landmark_box
+from landmarks.detect import FastDetector, HaarDetector, iou, make_detector
+from landmarks.images import to_rgb_array
+from landmarks.predictor import FaceLandmarker
+from landmarks.samples import non_faces, portrait
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    return FaceLandmarker(device="cpu")
+
+
+def inside(points, box, margin=0.1) -> float:
+    """Fraction of the points inside ``box`` grown by ``margin`` of its size on each side."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = x - margin * w, y - margin * h, x + w * (1 + margin), y + h * (1 + margin)
+    return float(np.mean((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)))
+
+
+def test_default_is_the_fast_detector_and_haar_stays_available(landmarker):
+    assert isinstance(landmarker.detector, FastDetector)
+    assert isinstance(FaceLandmarker(landmarker.model, detector="haar").detector, HaarDetector)
+    mine = lambda rgb, min_face=None: (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))  # noqa: E731
+    assert make_detector(mine) is mine
+    assert FaceLandmarker(landmarker.model, detector=mine)(portrait()) == []
+    with pytest.raises(ValueError):
+        make_detector("nope")
+
+
+def test_test_faces_found_with_points_on_the_face(landmarker, test_records):
+    recs = test_records[::40]  # 14 crops
+    found = 0
+    for rec in recs:
+        faces = landmarker(rec.image)
+        gt = landmark_box(rec.points)
+        hits = [f for f in faces if iou(gt, landmark_box(f.points)) >= 0.5]
+        assert len(faces) <= 1, "one face per crop, no duplicates or false alarms"
+        if hits:
+            found += 1
+            assert inside(hits[0].points, gt) > 0.95
+            assert hits[0].score >= landmarker.min_score
+    assert found >= len(recs) - 1  # 547 of 554 on the whole set (benchmarks/recall.py)
+
+
+def test_portrait_found_with_points_on_the_face(landmarker):
+    (face,) = landmarker(portrait())  # public domain; the face spans about x 150-370, y 90-360
+    assert inside(face.points, (150, 90, 220, 270), margin=0.05) == 1.0
+
+
+def test_several_faces_small_large_and_tilted_in_one_scene(landmarker, test_records):
+    canvas = np.full((720, 1280, 3), 90, np.uint8)
+    boxes = []
+    for rec, x, face_px, angle in ((test_records[0], 40, 60, 0), (test_records[40], 300, 180, 0), (test_records[80], 700, 300, 20)):
+        crop, pts = to_rgb_array(rec.image), np.asarray(rec.points, np.float64)
+        if angle:
+            m = cv2.getRotationMatrix2D((crop.shape[1] / 2, crop.shape[0] / 2), angle, 1.0)
+            crop = cv2.warpAffine(crop, m, crop.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+            pts = pts @ m[:, :2].T + m[:, 2]
+        s = face_px / landmark_box(pts)[2]
+        crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        canvas[100 : 100 + crop.shape[0], x : x + crop.shape[1]] = crop
+        bx, by, bw, bh = landmark_box(pts * s)
+        boxes.append((bx + x, by + 100, bw, bh))
+    faces = landmarker(canvas)
+    assert len(faces) == 3
+    for gt in boxes:
+        (face,) = [f for f in faces if iou(gt, landmark_box(f.points)) >= 0.5]
+        assert inside(face.points, gt) > 0.95
+
+
+@pytest.mark.parametrize("name, rgb, box", non_faces(), ids=[n for n, _, _ in non_faces()])
+def test_non_face_pictures_give_nothing(landmarker, name, rgb, box):
+    x, y, w, h = box
+    x0, y0 = max(0, int(x - w / 4)), max(0, int(y - h / 4))
+    crop = np.ascontiguousarray(rgb[y0 : int(y + h * 1.25), x0 : int(x + w * 1.25)])
+    if max(crop.shape[:2]) < 256:
+        crop = cv2.resize(crop, None, fx=256 / max(crop.shape[:2]), fy=256 / max(crop.shape[:2]))
+    assert landmarker(crop) == [], name
