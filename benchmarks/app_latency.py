@@ -1,6 +1,11 @@
-"""Server time per webcam frame: what the app does for each 640x480 frame it receives.
+"""Server time per webcam frame and per photo: what the app does with each.
 
     python benchmarks/app_latency.py [--model SPEC] [--frames 40]
+
+The second table prices the extras: a webcam frame with the pose axes drawn and without
+(the pose and blink count of the status line are computed in both: their cost is the
+"pose + eye ratio alone" row), and a photo with everything the photo tab shows (face
+records with pose, aligned crops, axes) against detection and drawing the points alone.
 
 Frames are made from the public-domain portrait (landmarks.samples.webcam_clip: one face,
 and five, drifting a few pixels a frame).  Prints median and p90 milliseconds of
@@ -18,7 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.demo import Settings, annotate_frame  # noqa: E402
+from landmarks.demo import Settings, annotate_frame, annotate_photo  # noqa: E402
+from landmarks.drawing import draw_faces  # noqa: E402
+from landmarks.openness import eye_aspect_ratio  # noqa: E402
 from landmarks.detect import to_landmark_boxes  # noqa: E402
 from landmarks.predictor import FaceLandmarker  # noqa: E402
 from landmarks.samples import webcam_clip  # noqa: E402
@@ -61,6 +68,31 @@ def main() -> None:
         net_ms = timed(lambda: fl.predict_boxes(frame, to_landmark_boxes(boxes)), a.frames)
         print(f"| {faces} (found {found}) | {np.median(whole_ms):.1f} | {np.percentile(whole_ms, 90):.1f} "
               f"| {np.median(det_ms):.1f} | {np.median(net_ms):.1f} |", flush=True)
+
+    print("\n| case | faces | with the extras, median ms | without, median ms | ratio |\n|---|---|---|---|---|")
+    for faces in (1, 5):
+        clip = webcam_clip(faces, 2 * a.frames + 2)
+        frame = clip[0]
+        found = fl(frame)
+
+        def stream(extras: bool):
+            state, frames = None, iter(clip)
+            chosen = settings if extras else Settings(show_axes=False)
+
+            def one():
+                nonlocal state
+                _, state, _ = annotate_frame(fl, next(frames), state, chosen)
+            return one
+
+        on = timed(stream(True), a.frames)
+        off = timed(stream(False), a.frames)
+        print(f"| webcam frame | {faces} | {np.median(on):.1f} | {np.median(off):.1f} | {np.median(on) / np.median(off):.2f} |")
+        photo_on = timed(lambda: annotate_photo(fl, frame, settings), a.frames // 2)
+        photo_off = timed(lambda: draw_faces(frame, fl(frame), True), a.frames // 2)
+        print(f"| photo | {faces} | {np.median(photo_on):.1f} | {np.median(photo_off):.1f} | "
+              f"{np.median(photo_on) / np.median(photo_off):.2f} |")
+        extras = timed(lambda: [(f.head_pose((640, 480)), eye_aspect_ratio(f.points)) for f in found], a.frames)
+        print(f"| pose + eye ratio alone | {faces} | {np.median(extras):.2f} | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def main() -> None:
     print(f"{Path(a.labels).name}: {len(gt)} faces; CPU: {cpu_line()}; our runtime: {fl.runner.name}\n")
     print("| system | detector | faces found | NME % (its faces) | NME % (faces both found) | FR@8 % (both) | AUC@8 % (both) | ms / image |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, pred, det in (("ours", ours, "Haar"), ("dlib 68-point", theirs, "HOG")):
+    for name, pred, det in (("ours", ours, "`fast` (cascade + network score)"), ("dlib 68-point", theirs, "HOG")):
         own, common = nme(pred, sorted(pred)), nme(pred, both)
         t = np.median(ms["ours" if name == "ours" else "dlib"])
         print(f"| {name} | {det} | {len(pred)} | {own['nme']} | {common['nme']} | {common['fr8']} | {common['auc8']} | {t:.1f} |")

@@ -3,7 +3,7 @@
     python benchmarks/confidence.py [--model SPEC] [--labels ../shared/data/ibug300w/labels_test_common.xml]
 
 Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
-at their ground-truth boxes and at Haar boxes; the Haar cascade's false detections on
+at their ground-truth boxes and at detector boxes (`--detector`, default `fast`); its false detections on
 the test photos; and non-face crops (landmarks.samples.non_faces), each run through
 the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
 landmarks/predictor.py is chosen from this table.
@@ -32,9 +32,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labels", default=str(default))
     p.add_argument("--model")
+    p.add_argument("--detector", default="fast", choices=["fast", "haar"], help="FaceLandmarker's detector (default: fast)")
     a = p.parse_args()
-    fl = FaceLandmarker(a.model, device="cpu")
-    scores: dict[str, list[float]] = {"faces, ground-truth boxes": [], "faces, Haar boxes": [], "Haar false detections": []}
+    fl = FaceLandmarker(a.model, device="cpu", detector=a.detector)
+    hits, false = f"faces, `{a.detector}` detector boxes", f"`{a.detector}` detector's false detections"
+    scores: dict[str, list[float]] = {"faces, ground-truth boxes": [], hits: [], false: []}
     for image, group in groupby(read_annotations(a.labels), key=lambda r: r.image):
         rgb = to_rgb_array(image)
         gt = [landmark_box(r.points) for r in group]
@@ -44,7 +46,7 @@ def main() -> None:
         hit = {m for m in match if m is not None}
         for j, box in enumerate(det):
             (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
-            scores["faces, Haar boxes" if j in hit else "Haar false detections"].append(face.score)
+            scores[hits if j in hit else false].append(face.score)
     print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
     print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,14 +1,16 @@
 """The app under a crowd and under abuse: throughput, latency, CPU and memory of a real server.
 
-    python benchmarks/load.py [--clients 8] [--photos 25] [--mixed 100] [--app app.py]
+    python benchmarks/load.py [--clients 8] [--photos 25] [--kinds portrait,group,phone] [--mixed 100] [--app app.py]
 
 Starts ``python app.py`` on 127.0.0.1 (a free port; nothing else is contacted), then:
 
-1. ``--clients`` gradio_client clients each send ``--photos`` photos at once (the
-   public-domain portrait, a group of four at 1024x768, a 4032x3024 phone-sized photo
-   with two faces, in turn): photos/s, p50/p95 latency, errors, and how busy the server
-   kept the CPU (its CPU time over wall time x cores, from /proc; the clients run on the
-   same machine, and any other process's share is shown: a clean run has none).
+1. ``--clients`` clients each send ``--photos`` photos at once (the public-domain portrait,
+   a group of four at 1024x768, a 4032x3024 phone-sized photo with two faces, in turn;
+   ``--kinds`` picks), as the page does: upload, the photo event, then the annotated
+   picture fetched (raw HTTP: gradio_client's CPU on this same machine would be taken
+   from the server's). Prints photos/s, p50/p95 latency, errors, and how busy the server
+   kept the CPU (its CPU time over wall time x cores, from /proc), next to the clients'
+   share and any other process's (a clean run has none).
 2. ``--mixed`` requests from 4 clients mixing ordinary photos with abuse: a 15000x15000
    PNG of 0.6 MB and a 10900x10900 JPEG, each uploaded and inline (base64 ``data:``
    URL), a 300 MB upload, a broken file, a server path: the server's resident memory
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import re
 import socket
@@ -97,11 +100,14 @@ def make_files(folder: Path) -> dict[str, Path]:
 
 
 class Caller:
-    """Raw HTTP as a script talks to the app: upload, then /call/on_photo."""
+    """Raw HTTP as the page talks to the app: upload, then /call/on_photo (lighter than
+    gradio_client, whose CPU on this same machine would be taken from the server's)."""
 
     def __init__(self, url: str):
         self.api = url + "gradio_api"
         self.http = httpx.Client(timeout=TIMEOUT)
+        photo_event = next(d for d in httpx.get(url + "config").json()["dependencies"] if d["api_name"] == "on_photo")
+        self.settings = [True, False, 40, True][: len(photo_event["inputs"]) - 1]  # box, numbers, min face, axes
 
     def upload(self, path: Path) -> dict:
         with path.open("rb") as f:
@@ -109,14 +115,18 @@ class Caller:
         r.raise_for_status()
         return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
 
-    def photo(self, payload) -> str:
-        """The last server event ("complete" or "error"), raising on anything else."""
-        event_id = self.http.post(f"{self.api}/call/on_photo", json={"data": [payload, True, False, 40, True]}).json()["event_id"]
-        events = re.findall(r"^event: (\w+)", self.http.get(f"{self.api}/call/on_photo/{event_id}").text, re.M)
-        last = [e for e in events if e != "heartbeat"][-1]
-        if last not in ("complete", "error"):
-            raise RuntimeError(f"unexpected event {last}")
-        return last
+    def photo(self, payload, fetch: bool = False) -> str:
+        """The last server event ("complete" or "error"), raising on anything else;
+        ``fetch``: then download the annotated picture, as the page does."""
+        event_id = self.http.post(f"{self.api}/call/on_photo", json={"data": [payload, *self.settings]}).json()["event_id"]
+        blocks = self.http.get(f"{self.api}/call/on_photo/{event_id}").text.strip().split("\n\n")
+        event, _, data = [b for b in blocks if not b.startswith("event: heartbeat")][-1].partition("\ndata: ")
+        event = event.removeprefix("event: ")
+        if event not in ("complete", "error"):
+            raise RuntimeError(f"unexpected event {event}")
+        if fetch and event == "complete":
+            self.http.get(json.loads(data)[0]["url"]).raise_for_status()
+        return event
 
 
 def inline(path: Path) -> dict:
@@ -141,12 +151,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--photos", type=int, default=25, help="photos per client")
+    p.add_argument("--kinds", default="portrait,group,phone", help="the photos sent in turn in the first phase")
     p.add_argument("--mixed", type=int, default=100, help="requests in the memory phase (0: skip it)")
     p.add_argument("--app", type=Path, default=ROOT / "app.py")
     p.add_argument("--max-minutes", type=float, default=20)
     a = p.parse_args()
-    from gradio_client import Client, handle_file
-
     started: list[subprocess.Popen] = []
 
     def give_up():  # bounded, whatever happens
@@ -165,17 +174,19 @@ def main() -> None:
         started.append(server)
         try:
             print(f"app: {a.app.resolve()} at {url} (pid {server.pid})", flush=True)
-            kinds = ["portrait", "group", "phone"]
-            clients = [Client(url, verbose=False) for _ in range(a.clients)]
+            kinds = a.kinds.split(",")
+            clients = [Caller(url) for _ in range(a.clients)]
             for kind in kinds:  # warm-up
-                clients[0].predict(handle_file(str(files[kind])), True, False, 40, api_name="/on_photo")
+                clients[0].photo(clients[0].upload(files[kind]))
 
             def photos(i: int) -> tuple[list[float], list[str]]:
                 times, errors = [], []
                 for j in range(a.photos):
                     t = time.perf_counter()
                     try:
-                        clients[i].predict(handle_file(str(files[kinds[(i + j) % 3]])), True, False, 40, api_name="/on_photo")
+                        c = clients[i]
+                        if c.photo(c.upload(files[kinds[(i + j) % len(kinds)]]), fetch=True) != "complete":
+                            raise RuntimeError("the server answered with an error")
                         times.append(time.perf_counter() - t)
                     except Exception as e:
                         errors.append(f"{type(e).__name__}: {e}"[:200])
@@ -191,7 +202,7 @@ def main() -> None:
             times = np.array([t for ts, _ in results for t in ts])
             errors = [e for _, es in results for e in es]
             cores = len(os.sched_getaffinity(0))
-            print(f"\n{a.clients} clients x {a.photos} photos: {len(times) / wall:.2f} photos/s, "
+            print(f"\n{a.clients} clients x {a.photos} photos ({a.kinds}): {len(times) / wall:.2f} photos/s, "
                   f"p50 {np.percentile(times, 50):.2f} s, p95 {np.percentile(times, 95):.2f} s, {len(errors)} errors; "
                   f"server CPU {cpu:.0f} s in {wall:.0f} s = {100 * cpu / wall / cores:.0f} % of {cores} cores "
                   f"(the clients here: {100 * own / wall / cores:.0f} %, other processes: "

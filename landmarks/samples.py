@@ -48,15 +48,44 @@ def webcam_frame(faces: int = 1, width: int = 640, height: int = 480) -> np.ndar
     return np.ascontiguousarray(frame[:height]) if frame.shape[0] >= height else group_photo(1, width, height)
 
 
+def varied_group(width: int = 1024, height: int = 600) -> np.ndarray:
+    """Four faces as unlike each other as one public-domain portrait allows: different
+    sizes, mirrored, tilted, in grey and in warm light."""
+    src, canvas = portrait(), np.full((height, width, 3), 60, np.uint8)
+    grey = np.repeat(cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    warm = np.clip(src * np.array([1.15, 0.95, 0.75]), 0, 255).astype(np.uint8)
+    h, w = src.shape[:2]
+    tilted = cv2.warpAffine(src[:, ::-1], cv2.getRotationMatrix2D((w / 2, h / 2), 15, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)
+    x = 0
+    for image, side in ((src, 380), (tilted, 300), (grey, 220), (warm, 150)):
+        t = cv2.resize(image, (side * w // h, side), interpolation=cv2.INTER_AREA)
+        y = (height - side) // 2
+        canvas[y : y + side, x : x + t.shape[1]] = t
+        x += t.shape[1] + 10
+    return canvas
+
+
+def turned_face() -> np.ndarray:
+    """The portrait with its face turned about 25 degrees, as a perspective warp fakes it:
+    the far side narrower and shorter."""
+    src = portrait()
+    h, w = src.shape[:2]
+    quad = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    turned = np.float32([[0, 0], [w * 0.78, h * 0.07], [w * 0.78, h * 0.93], [0, h]])
+    return cv2.warpPerspective(src, cv2.getPerspectiveTransform(quad, turned), (int(w * 0.8), h),
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
 def write_examples(folder: str | Path) -> list[Path]:
-    """The app's offline examples: the portrait and a group of four."""
+    """The app's offline examples: one face, four different-looking faces, a turned face."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    one = folder / "grace_hopper.jpg"
-    group = folder / "group_of_four.jpg"
-    cv2.imwrite(str(one), cv2.cvtColor(portrait(), cv2.COLOR_RGB2BGR))
-    cv2.imwrite(str(group), cv2.cvtColor(group_photo(4, 1024, 768), cv2.COLOR_RGB2BGR))
-    return [one, group]
+    out = []
+    for name, rgb in (("one_face.jpg", portrait()), ("four_faces.jpg", varied_group()), ("turned_face.jpg", turned_face())):
+        out.append(folder / name)
+        cv2.imwrite(str(out[-1]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return out
 
 
 def webcam_clip(faces: int = 1, frames: int = 100, width: int = 640, height: int = 480) -> list[np.ndarray]:
