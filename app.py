@@ -110,25 +110,40 @@ class TextDownload(gr.DownloadButton):
         return super().postprocess(value)
 
 
+def cached_jpeg(rgb: np.ndarray, cache: str) -> str:
+    """``rgb`` as a JPEG file in Gradio's cache (encoded in milliseconds where WebP took
+    0.1-0.3 s a photo). Files there are named by their content, so identical results (the
+    same photo and settings, a still camera) share one; Gradio rewrites such a file in place
+    and cut off clients still downloading it (1 in 200 photos from 8 clients): written once
+    here, atomically."""
+    data = processing_utils.encode_pil_to_bytes(Image.fromarray(rgb), "jpeg")
+    path = Path(cache) / processing_utils.hash_bytes(data) / "image.jpeg"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{uuid.uuid4().hex}.part")
+        part.write_bytes(data)
+        part.replace(path)  # a reader sees the whole file or none
+    return str(path)
+
+
 class ResultImage(gr.Image):
-    """``gr.Image`` for results, as JPEG (encoded in milliseconds where WebP took 0.1-0.3 s a
-    photo), written to Gradio's cache without rewriting a file in place: files there are named
-    by their content, so identical results (the same photo and settings, a still camera)
-    share one, and Gradio's rewrite cut off clients still downloading it (1 in 200 photos
-    from 8 clients)."""
+    """``gr.Image`` for results, stored by ``cached_jpeg``."""
 
     is_template = True  # Gradio then uses gr.Image's frontend
 
     def postprocess(self, value):
-        if isinstance(value, np.ndarray):
-            data = processing_utils.encode_pil_to_bytes(Image.fromarray(value), "jpeg")
-            path = Path(self.GRADIO_CACHE) / processing_utils.hash_bytes(data) / "image.jpeg"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                part = path.with_name(f"{uuid.uuid4().hex}.part")
-                part.write_bytes(data)
-                part.replace(path)  # atomic: a reader sees the whole file or none
-            value = str(path)
+        return super().postprocess(cached_jpeg(value, self.GRADIO_CACHE) if isinstance(value, np.ndarray) else value)
+
+
+class ResultGallery(gr.Gallery):
+    """``gr.Gallery`` for results, its pictures stored by ``cached_jpeg``."""
+
+    is_template = True
+
+    def postprocess(self, value):
+        if value:
+            value = [(cached_jpeg(image, self.GRADIO_CACHE) if isinstance(image, np.ndarray) else image, caption)
+                     for image, caption in value]
         return super().postprocess(value)
 
 
@@ -229,9 +244,9 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
             with gr.Row():
                 json_file = TextDownload("Download JSON (every point)", elem_id="photo-json-file")
                 csv_file = TextDownload("Download CSV", elem_id="photo-csv-file")
-            crops = gr.Gallery(label="Aligned faces (112 x 112, eyes, nose and mouth on the ArcFace template)",
-                               elem_id="photo-crops", columns=8, height=180, preview=False, object_fit="contain",
-                               allow_preview=False, fit_columns=False)
+            crops = ResultGallery(label="Aligned faces (112 x 112, eyes, nose and mouth on the ArcFace template)",
+                                  elem_id="photo-crops", columns=8, height=180, preview=False, object_fit="contain",
+                                  allow_preview=False, fit_columns=False)
             with gr.Accordion("All results as JSON", open=False):
                 result = gr.JSON(label="Faces: box (x, y, w, h), 68 points (x, y), score, pose", elem_id="photo-json")
             gr.Examples([[str(p)] for p in write_examples(examples)], inputs=photo)

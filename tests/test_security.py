@@ -52,7 +52,7 @@ class Session:
     def join(self, api_name, data) -> str:
         r = self.http.post(f"{self.api}/queue/join", json=self.body(api_name, data))
         r.raise_for_status()
-        if not self._listener.is_alive():  # the server knows the session once it has an event
+        if self._listener.ident is None:  # the server knows the session once it has an event
             self._listener.start()
         return r.json()["event_id"]
 
@@ -110,13 +110,17 @@ def jpeg_frame(rgb) -> dict:
     return {"url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()}
 
 
-def call_photo(server, image) -> tuple[str, str]:
-    """POST /call/on_photo as a script would: (last event's name, its data as sent)."""
-    api = server.url + "gradio_api/call/on_photo"
-    event_id = httpx.post(api, json={"data": [image, True, False, 40, True]}).json()["event_id"]
+def call(server, api_name, data) -> tuple[str, str]:
+    """POST /call/<api_name> as a script would: (last event's name, its data as sent)."""
+    api = f"{server.url}gradio_api/call/{api_name}"
+    event_id = httpx.post(api, json={"data": data}).json()["event_id"]
     blocks = httpx.get(f"{api}/{event_id}", timeout=120).text.strip().split("\n\n")
     event, _, data = [b for b in blocks if not b.startswith("event: heartbeat")][-1].partition("\ndata: ")
     return event.removeprefix("event: "), data
+
+
+def call_photo(server, image) -> tuple[str, str]:
+    return call(server, "on_photo", [image, True, False, 40, True])
 
 
 def server_memory_mb(pid, key="VmRSS") -> float:
@@ -159,10 +163,10 @@ def test_server_paths_in_payloads_are_refused_on_every_endpoint(app_server, tmp_
     ]
     answers = set()
     for payload in payloads:
-        event, text = call_photo(app_server, payload)
-        assert event == "error", text
-        assert "image_size" not in text and "/file=" not in text and "53" not in text
-        answers.add(text)
+        for event, text in (call_photo(app_server, payload), call(app_server, "on_video", [{"video": payload}, True, False, True])):
+            assert event == "error", text
+            assert "image_size" not in text and "/file=" not in text and "53" not in text
+            answers.add(text)
         stream = Stream(app_server, payload)
         assert stream.statuses(30, until=lambda s: "fps" in s) == [None]  # ended with an error, no frame
     # refused alike whether the file exists, is an image or not: nothing to learn about the disk
