@@ -11,12 +11,13 @@ This module needs no torch: it only reads files and talks to the Hub.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+from .hub_errors import REPO_ID, http_status, short_error
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py, requirements.txt, README.md, landmarks/
 PACKAGE = "landmarks"
@@ -28,7 +29,6 @@ MODEL_FILES = ("config.json", "model.safetensors", "model.int8.onnx", "reference
 REQUIRED_MODEL_FILES = ("config.json", "model.safetensors")
 LFS_POINTER = b"version https://git-lfs"  # what a checkout without git-lfs holds in place of an LFS file
 SPACE_PYTHON = "3.11"  # the Python the tests and benchmarks run on
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 class DeployError(RuntimeError):
@@ -89,19 +89,12 @@ def space_readme(root: Path = ROOT, model: str | None = None) -> bytes:
     return str(card).encode("utf-8")
 
 
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:160]}" if text else type(e).__name__
-
-
-def _status(e: Exception) -> int | None:
-    return getattr(getattr(e, "response", None), "status_code", None)
 
 
 def _server_message(e: Exception) -> str:
     response = getattr(e, "response", None)
     message = response.headers.get("X-Error-Message") if response is not None else None
-    return message or _short(e)
+    return message or short_error(e)
 
 
 REFUSED_TOKEN = "the Hub refused the token (401): check --token, HF_TOKEN or `hf auth login`"
@@ -110,7 +103,7 @@ REFUSED_TOKEN = "the Hub refused the token (401): check --token, HF_TOKEN or `hf
 def _check_model(api: HfApi, model: str) -> bool:
     """Whether the model repo is private; DeployError if it cannot serve the Space."""
     repo, _, revision = model.partition("@")
-    if not _REPO_ID.match(repo):
+    if not REPO_ID.match(repo):
         raise DeployError(f"--model {model}: not a Hub repo id (USER/MODEL[@revision]); "
                           "push a local model first: python -m landmarks push FOLDER USER/MODEL")
     try:
@@ -121,9 +114,9 @@ def _check_model(api: HfApi, model: str) -> bool:
         raise DeployError(f"model {repo}: no such model repository on the Hub (or this token cannot see it); "
                           f"push one first: python -m landmarks push FOLDER {repo}") from None
     except HfHubHTTPError as e:
-        if _status(e) == 401:
+        if http_status(e) == 401:
             raise DeployError(REFUSED_TOKEN) from None
-        raise DeployError(f"model {model}: {_short(e)}") from None
+        raise DeployError(f"model {model}: {short_error(e)}") from None
     names = {s.rfilename for s in info.siblings or []}
     absent = [n for n in REQUIRED_MODEL_FILES if n not in names]
     if absent:
@@ -138,7 +131,7 @@ def _create_space(api: HfApi, space: str, private: bool) -> bool:
         api.create_repo(space, repo_type="space", space_sdk="gradio", private=private or None)
         return True
     except HfHubHTTPError as e:
-        status = _status(e)
+        status = http_status(e)
         if status == 401:
             raise DeployError(REFUSED_TOKEN) from None
         if status == 402:
@@ -165,7 +158,7 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
     ``model`` (``user/repo[@rev]``) is set as the Space variable ``LANDMARKS_MODEL`` and the bundled
     weights stay home; without it they are uploaded and the variable is removed.
     """
-    if not _REPO_ID.match(space):
+    if not REPO_ID.match(space):
         raise DeployError(f"{space}: not a Space id (USER/SPACE)")
     if not (token or get_token()):
         raise DeployError("no Hub token: pass --token, set HF_TOKEN or run `hf auth login` (a token that can write)")
@@ -194,15 +187,15 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
     except DeployError:
         raise
     except HfHubHTTPError as e:
-        status = _status(e)
+        status = http_status(e)
         if status == 401:
             raise DeployError(REFUSED_TOKEN) from None
         if status == 403:
             raise DeployError(f"{space}: this token cannot write to the Space (403): it belongs to someone else, "
                               "or the token is read-only") from None
-        raise DeployError(f"deploy to {space} failed: {_short(e)}") from None
+        raise DeployError(f"deploy to {space} failed: {short_error(e)}") from None
     except Exception as e:  # network, timeouts: whatever the client's HTTP stack raises
-        raise DeployError(f"deploy to {space} failed: {_short(e)}") from None
+        raise DeployError(f"deploy to {space} failed: {short_error(e)}") from None
 
     notes = []
     if model and private_model:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from .hub_errors import REPO_ID, http_status, short_error
 from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder, upgrade_config
 from .preprocess import Preprocess
 from .network import LandmarkNet
 from .runtime import ONNX_FILE, REFERENCE_FILE, write_reference
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 METRICS, CED_PLOT = "metrics.json", "ced.png"
 RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels with the model
 
@@ -36,7 +35,7 @@ RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels wi
 def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
     """``None`` for a local folder (existing or not), else (repo_id, revision)."""
     repo, _, revision = str(spec).partition("@")
-    if Path(spec).exists() or not _REPO_ID.match(repo):
+    if Path(spec).exists() or not REPO_ID.match(repo):
         return None
     return repo, revision or None
 
@@ -89,10 +88,6 @@ def _within(deadline: float, fn, *args):
     return box["value"]
 
 
-def _status(e: Exception) -> int | None:
-    response = getattr(e, "response", None)
-    return getattr(response, "status_code", None)
-
 
 def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoint: str | None = None,
             deadline: float | None = None) -> Resolved:
@@ -120,7 +115,7 @@ def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoi
         except ModelError:
             raise
         except Exception as e:
-            status = _status(e)
+            status = http_status(e)
             if status == 401:  # a token was sent and refused: the cache would hide a real mistake
                 raise ModelError(f"model {name}: unauthorised: the Hub refused the token (401); "
                                  "check HF_TOKEN or `hf auth login`") from None
@@ -137,7 +132,7 @@ def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoi
             try:
                 folder = download(repo, revision, local_only=True, endpoint=endpoint)
             except (LocalEntryNotFoundError, EntryNotFoundError):
-                raise ModelError(f"model {name}: {why} ({_short(e)}) and the local cache has no copy") from None
+                raise ModelError(f"model {name}: {why} ({short_error(e)}) and the local cache has no copy") from None
             return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache ({why})")
     except ModelError as e:
         if not fallback or not (BUNDLED / WEIGHTS).is_file():  # a Space deployed with --model ships no bundled weights
@@ -149,10 +144,6 @@ def load_model(spec: str | Path | None = None, device="cpu") -> LandmarkNet:
     """The model a spec names (default: the bundled one), or ModelError; no silent fallback."""
     return resolve(spec, device, fallback=False).model
 
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:120]}" if text else type(e).__name__
 
 
 # ---- pushing ----------------------------------------------------------------
@@ -271,7 +262,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     path = Path(path)
     folder = _model_folder(path)
     load_folder(folder)  # raises ModelError with the reason
-    if not _REPO_ID.match(repo_id):
+    if not REPO_ID.match(repo_id):
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
     card = model_card(folder, repo_id)
     ops = [CommitOperationAdd("README.md", str(card).encode())]
@@ -289,5 +280,5 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
                 ops.append(CommitOperationDelete(name))
         info = api.create_commit(repo_id, ops, commit_message=f"Upload landmarks model ({folder.name})")
     except Exception as e:  # auth, network, quota: one line for the user, whatever the HTTP stack
-        raise PushError(f"push to {repo_id} failed: {_short(e)}") from e
+        raise PushError(f"push to {repo_id} failed: {short_error(e)}") from e
     return info.commit_url

@@ -25,13 +25,6 @@ class Face:
     points: np.ndarray  # (68, 2) image pixels
     score: float | None = None  # the model's confidence that this is a face, 0..1 (pip models)
 
-    def to_dict(self) -> dict:
-        return {
-            "box": [round(float(v), 2) for v in self.box],
-            "points": np.round(self.points, 2).tolist(),
-            "score": None if self.score is None else round(float(self.score), 4),
-        }
-
     def head_pose(self, image_size: tuple[int, int]):
         """Yaw, pitch and roll (degrees) in an image of (width, height) pixels: ``pose.head_pose``."""
         from .pose import head_pose
