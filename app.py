@@ -30,12 +30,11 @@ from pydantic import field_serializer
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from landmarks.demo import BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video
-from landmarks.hub import resolve
-from landmarks.models import ModelError
+from landmarks.annotate import BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video
+from landmarks.model_folder import ModelError, resolve
 from landmarks.predictor import FaceLandmarker
 from landmarks.records import to_csv
-from landmarks.samples import write_examples
+from landmarks.sample_pictures import write_examples
 
 MAX_UPLOAD_MB = 50  # the largest image file taken, uploaded or inline (a phone photo is 2-15 MB)
 PHOTO_WORKERS = 2  # photos processed at once: the detector and the network use both cores of a Space
@@ -233,7 +232,7 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
             show_box = gr.Checkbox(True, label="Show face boxes")
             show_indices = gr.Checkbox(False, label="Show point numbers (1-68, as in the iBUG figures)")
             show_axes = gr.Checkbox(True, label="Show head pose axes")
-            min_face = gr.Slider(20, 400, value=40, step=10, label="Minimum face size (pixels)")
+            min_face = gr.Slider(20, 400, value=40, step=10, label="Minimum face size (pixels)", elem_id="min-face")
         with gr.Tab("Photo", id="photo"):
             with gr.Row():
                 photo = ImageInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Photo")
@@ -265,7 +264,7 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
                     sources=["webcam"],
                     streaming=True,
                     type="numpy",
-                    label="Camera: the red button starts and stops streaming; frames are processed, never stored",
+                    label="Camera: frames are processed, never stored",
                     # the model must see the true image; mirroring the output is the checkbox below
                     webcam_options=gr.WebcamOptions(mirror=False),
                 )
@@ -303,6 +302,11 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
     return demo
 
 
+# Gradio's webcam button says "Record", which sounds like saving a video: its own
+# translation keys, given here, say what it does (custom strings are looked up first)
+BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop streaming"})
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=os.environ.get("LANDMARKS_MODEL"),
@@ -320,7 +324,7 @@ def main(argv=None) -> None:
         resolved = resolve(a.model)
     except ModelError as e:  # no model at all (a Space deployed without the bundled weights)
         sys.exit(f"error: {e}")
-    fl = FaceLandmarker(resolved.model)
+    fl = FaceLandmarker(resolved)
     note = f"Model: {resolved.source} (runtime: {fl.runner.name}: {fl.runner.note})."
     if resolved.fell_back:
         note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
@@ -334,7 +338,7 @@ def main(argv=None) -> None:
         demo.launch(server_name=a.host, server_port=a.port, share=a.share, prevent_thread_lock=True,
                     allowed_paths=[str(examples)], max_file_size=f"{MAX_UPLOAD_MB}mb",
                     app_kwargs={"middleware": [Middleware(BodyLimit, limit=BODY_LIMIT)]},
-                    auth=tuple(auth.split(":", 1)) if auth else None)
+                    auth=tuple(auth.split(":", 1)) if auth else None, i18n=BUTTON_TEXT)
     print(f"Serving on {demo.local_url}" + (" (login required)" if auth else ""), flush=True)
     if a.share:
         if demo.share_url:

@@ -4,7 +4,7 @@
 
 Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
 at their ground-truth boxes and at detector boxes (`--detector`, default `fast`); its false detections on
-the test photos; and non-face crops (landmarks.samples.non_faces), each run through
+the test photos; and non-face crops (landmarks.sample_pictures.non_faces), each run through
 the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
 landmarks/predictor.py is chosen from this table.
 """
@@ -19,11 +19,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from landmarks.data import landmark_box, read_annotations  # noqa: E402
+from landmarks.annotations import read_annotations  # noqa: E402
+from landmarks.geometry import landmark_box  # noqa: E402
 from landmarks.detect import match_detections, to_landmark_boxes  # noqa: E402
-from landmarks.images import to_rgb_array  # noqa: E402
+from landmarks.image_io import to_rgb_array  # noqa: E402
 from landmarks.predictor import MIN_SCORE, FaceLandmarker  # noqa: E402
-from landmarks.samples import non_faces  # noqa: E402
+from landmarks.sample_pictures import non_faces  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.data import landmark_box, read_xml, split_train_val  # noqa: E402
+from landmarks.annotations import read_xml, split_train_val  # noqa: E402
+from landmarks.geometry import landmark_box  # noqa: E402
 from landmarks.detect import HaarDetector  # noqa: E402
 from landmarks.detect import match_detections  # noqa: E402
-from landmarks.images import to_rgb_array  # noqa: E402
+from landmarks.image_io import to_rgb_array  # noqa: E402
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from landmarks import samples  # noqa: E402
+from landmarks import sample_pictures  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 
 TIMEOUT = 120
@@ -84,12 +84,12 @@ def start_app(app: Path) -> tuple[subprocess.Popen, str]:
 
 
 def make_files(folder: Path) -> dict[str, Path]:
-    files = {"portrait": samples.portrait_path()}
-    Image.fromarray(samples.group_photo(4, 1024, 768)).save(files.setdefault("group", folder / "group.jpg"), quality=90)
-    phone = cv2.resize(samples.group_photo(2, 1024, 768), (4032, 3024), interpolation=cv2.INTER_CUBIC)
+    files = {"portrait": sample_pictures.portrait_path()}
+    Image.fromarray(sample_pictures.group_photo(4, 1024, 768)).save(files.setdefault("group", folder / "group.jpg"), quality=90)
+    phone = cv2.resize(sample_pictures.group_photo(2, 1024, 768), (4032, 3024), interpolation=cv2.INTER_CUBIC)
     Image.fromarray(phone).save(files.setdefault("phone", folder / "phone.jpg"), quality=90)
     Image.new("RGB", (15000, 15000)).save(files.setdefault("png_15000", folder / "black.png"))
-    big = cv2.resize(samples.group_photo(4, 1024, 768), (10900, 10900), interpolation=cv2.INTER_LINEAR)
+    big = cv2.resize(sample_pictures.group_photo(4, 1024, 768), (10900, 10900), interpolation=cv2.INTER_LINEAR)
     Image.fromarray(big).save(files.setdefault("jpeg_10900", folder / "big.jpg"), quality=85)
     del big
     files["broken"] = folder / "broken.jpg"

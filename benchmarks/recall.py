@@ -16,7 +16,7 @@ returned box is a false alarm.
    research-only): 1280x720 canvases on a blurred, textured background, 3 to 6 faces each,
    the face (landmark box width) 40 to 400 px, log-uniform, placed without overlap;
    upright, and rotated by up to +-30 degrees (roll);
-3. non-face pictures (landmarks.samples.non_faces: each crop around its box, at least
+3. non-face pictures (landmarks.sample_pictures.non_faces: each crop around its box, at least
    256 px): faces returned there are false alarms.
 """
 from __future__ import annotations
@@ -34,12 +34,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_dlib import import_dlib  # noqa: E402
 
-from landmarks.data import landmark_box, read_annotations  # noqa: E402
+from landmarks.annotations import read_annotations  # noqa: E402
+from landmarks.geometry import landmark_box  # noqa: E402
 from landmarks.detect import match_detections  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
-from landmarks.images import to_rgb_array  # noqa: E402
+from landmarks.image_io import to_rgb_array  # noqa: E402
 from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.samples import non_faces  # noqa: E402
+from landmarks.sample_pictures import non_faces  # noqa: E402
 
 
 def make_scenes(records, n: int, rotate: bool, seed: int, size=(1280, 720), faces=(3, 6), px=(40, 400)):

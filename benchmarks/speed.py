@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py [--model SPEC] [--frames 100]
 
-Frames: 640x480, made from the public-domain portrait (landmarks.samples.webcam_clip),
+Frames: 640x480, made from the public-domain portrait (landmarks.sample_pictures.webcam_clip),
 one face and five, drifting a few pixels per frame as a webcam sees a person.
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
   else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_dlib import import_dlib  # noqa: E402
 
 from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.runtime import TorchRunner  # noqa: E402
-from landmarks.samples import group_photo, webcam_clip  # noqa: E402
+from landmarks.runners import TorchRunner  # noqa: E402
+from landmarks.sample_pictures import group_photo, webcam_clip  # noqa: E402
 from landmarks.tracking import FaceTracker  # noqa: E402
-from landmarks.data import landmark_box  # noqa: E402
+from landmarks.geometry import landmark_box  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 
 MEDIAPIPE_VENV = ROOT / ".cache" / "mediapipe-venv"

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 
-from .data import DatasetError
-from .images import ImageError
+from .annotations import DatasetError
+from .image_io import ImageError
 
 
 def _evaluate(a) -> int:
     from .evaluate import evaluate, save_report
-    from .models import ModelError
+    from .model_folder import ModelError
     from .plots import plot_ced
     from .predictor import FaceLandmarker
 
@@ -43,7 +43,7 @@ def _predict(a) -> int:
     from tqdm import tqdm
 
     from .drawing import draw_faces
-    from .images import to_rgb_array
+    from .image_io import to_rgb_array
     from .predictor import FaceLandmarker
     from .records import face_record
     from .video import VIDEO_SUFFIXES, VideoError, process_video
@@ -95,14 +95,14 @@ def _predict(a) -> int:
 
 
 def _export(a) -> int:
-    from .hub import export
+    from .publish import export
 
     print(f"wrote {export(a.model_dir, a.dest, half=a.half, int8_labels=a.int8)}")
     return 0
 
 
 def _push(a) -> int:
-    from .hub import push
+    from .publish import push
 
     url = push(a.model_dir, a.repo_id, private=a.private)
     print(f"pushed {a.model_dir} to {a.repo_id}: {url}")
@@ -112,7 +112,7 @@ def _push(a) -> int:
 def _deploy(a) -> int:
     from .deploy import deploy
 
-    print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token).lines()))
+    print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token, inference_only=a.inference_only).lines()))
     return 0
 
 
@@ -160,11 +160,13 @@ def main(argv=None) -> int:
                     "default: upload the bundled weights")
     de.add_argument("--private", action="store_true", help="make the Space private")
     de.add_argument("--token", help="a Hub token that can write (default: HF_TOKEN or `hf auth login`)")
+    de.add_argument("--inference-only", action="store_true",
+                    help="install no torch in the Space (lighter, starts sooner): the model's checked int8 twin runs")
     de.set_defaults(run=_deploy)
     a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
     from .deploy import DeployError
-    from .hub import PushError
-    from .models import ModelError
+    from .publish import PushError
+    from .model_folder import ModelError
 
     try:
         return a.run(a)

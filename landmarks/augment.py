@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import geometry
 from .scheme import FLIP_PERMUTATION
 from .recipes import Augment
 
@@ -29,9 +30,9 @@ def _uniform(n, spread, generator, device):
 
 
 def landmark_boxes(points: torch.Tensor) -> torch.Tensor:
-    """(B, 68, 2) -> (B, 4) tight boxes as cx, cy, w, h."""
+    """(B, 68, 2) -> (B, 4) tight boxes x, y, w, h (``geometry.landmark_box`` for a batch)."""
     lo, hi = points.min(dim=1).values, points.max(dim=1).values
-    return torch.cat([(lo + hi) / 2, hi - lo], dim=1)
+    return torch.cat([lo, hi - lo], dim=1)
 
 
 def crop_geometry(
@@ -46,7 +47,7 @@ def crop_geometry(
 ):
     """Per-sample affine maps and regression targets for a batch.
 
-    points: (B, 68, 2) in source pixels; boxes: (B, 4) cx, cy, w, h (default: the
+    points: (B, 68, 2) in source pixels; boxes: (B, 4) x, y, w, h (default: the
     landmark boxes).  ``params`` overrides the random draws (keys ``angle`` in
     degrees, ``scale``, ``shift`` (B, 2) in box fractions, ``flip`` bool) for tests.
     Returns matrices (B, 2, 3) mapping output pixel (u, v) to source pixel (x, y),
@@ -55,7 +56,7 @@ def crop_geometry(
     """
     b, device = points.shape[0], points.device
     points = points.float()
-    boxes = landmark_boxes(points) if boxes is None else boxes.float()
+    boxes = geometry.to_centred(landmark_boxes(points) if boxes is None else boxes.float())
     p = {
         "angle": _uniform(b, aug.rotate, generator, device),
         "scale": 1 + _uniform(b, aug.box_scale, generator, device),

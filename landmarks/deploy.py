@@ -1,7 +1,7 @@
 """Deploy the app to a Hugging Face Space: ``python -m landmarks deploy USER/SPACE [--model USER/MODEL[@rev]]``.
 
 The Space gets what ``python app.py`` needs and nothing else: ``app.py``, ``requirements.txt``,
-the library's modules, the README with the Space's front matter and, only when no Hub model is
+the library's modules and sample pictures, the README with the Space's front matter and, only when no Hub model is
 named, the bundled weights.  With ``--model`` the Space variable ``LANDMARKS_MODEL`` names the
 model repo and the app pulls the weights from the Hub when it starts.  Everything goes through
 ``huggingface_hub`` (large files through the Hub's LFS/Xet storage, as the client decides), so
@@ -18,15 +18,16 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, Sp
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from .hub_errors import REPO_ID, http_status, short_error
+from .model_folder import INFERENCE_FILES as MODEL_FILES  # model_folder imports torch only to build a network
+from .model_folder import REQUIRED_FILES as REQUIRED_MODEL_FILES
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py, requirements.txt, README.md, landmarks/
 PACKAGE = "landmarks"
 VARIABLE = "LANDMARKS_MODEL"  # read by app.py when no --model is given
 TOP_FILES = ("app.py", "requirements.txt")  # plus README.md, rewritten by space_readme()
-# what models.load_folder and the runtime read from a model folder (models.CONFIG/WEIGHTS,
-# runtime.ONNX_FILE/REFERENCE_FILE; named here so that deploying needs no torch)
-MODEL_FILES = ("config.json", "model.safetensors", "model.int8.onnx", "reference.npz")
-REQUIRED_MODEL_FILES = ("config.json", "model.safetensors")
+TRAINING_ONLY = "# training only"  # requirements.txt lines an inference-only Space leaves out
+# what the int8 twin needs to run, checked, without torch
+TWIN_FILES = ("model.int8.onnx", "reference.npz")
 LFS_POINTER = b"version https://git-lfs"  # what a checkout without git-lfs holds in place of an LFS file
 SPACE_PYTHON = "3.11"  # the Python the tests and benchmarks run on
 
@@ -44,11 +45,13 @@ class Deployed:
     created: bool
     private_model: bool = False
     notes: list[str] = field(default_factory=list)
+    inference_only: bool = False
 
     def lines(self) -> list[str]:
         weights = f"weights from the Hub repo {self.model}" if self.model else "the bundled weights"
         verb = "created" if self.created else "updated"
-        return [f"{verb} the Space {self.space}: {len(self.files)} files, {weights}", *self.notes, f"Space: {self.url}"]
+        install = ", inference-only install (no torch: the int8 twin runs)" if self.inference_only else ""
+        return [f"{verb} the Space {self.space}: {len(self.files)} files, {weights}{install}", *self.notes, f"Space: {self.url}"]
 
 
 def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
@@ -59,6 +62,8 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
         raise DeployError(f"{root} has no {', '.join(missing)}: deploy from a checkout of the repository")
     files = {name: root / name for name in TOP_FILES}
     files.update({f"{PACKAGE}/{p.name}": p for p in sorted((root / PACKAGE).glob("*.py"))})
+    # the public-domain pictures the app's examples are made from
+    files.update({f"{PACKAGE}/pictures/{p.name}": p for p in sorted((root / PACKAGE / "pictures").glob("*"))})
     if bundled:
         pretrained = root / PACKAGE / "pretrained"
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]
@@ -70,6 +75,15 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
             if f.read(len(LFS_POINTER)) == LFS_POINTER:
                 raise DeployError(f"{path} is a Git LFS pointer, not the file itself: run `git lfs pull` first")
     return files
+
+
+def space_requirements(root: Path = ROOT, inference_only: bool = False) -> bytes:
+    """requirements.txt for the Space: as it is, or without its training-only lines (torch,
+    torchvision, the ONNX exporter): a lighter install that starts sooner."""
+    text = (Path(root) / "requirements.txt").read_text(encoding="utf-8")
+    if inference_only:
+        text = "".join(line for line in text.splitlines(keepends=True) if TRAINING_ONLY not in line)
+    return text.encode("utf-8")
 
 
 def space_readme(root: Path = ROOT, model: str | None = None) -> bytes:
@@ -100,7 +114,7 @@ def _server_message(e: Exception) -> str:
 REFUSED_TOKEN = "the Hub refused the token (401): check --token, HF_TOKEN or `hf auth login`"
 
 
-def _check_model(api: HfApi, model: str) -> bool:
+def _check_model(api: HfApi, model: str, inference_only: bool = False) -> bool:
     """Whether the model repo is private; DeployError if it cannot serve the Space."""
     repo, _, revision = model.partition("@")
     if not REPO_ID.match(repo):
@@ -121,6 +135,10 @@ def _check_model(api: HfApi, model: str) -> bool:
     absent = [n for n in REQUIRED_MODEL_FILES if n not in names]
     if absent:
         raise DeployError(f"model {model}: the repository has no {' and '.join(absent)}: not a landmarks model")
+    absent = [n for n in TWIN_FILES if n not in names]
+    if inference_only and absent:
+        raise DeployError(f"model {model}: --inference-only needs the int8 twin, and the repository has no "
+                          f"{' and '.join(absent)}: python -m landmarks export FOLDER OUT --int8 LABELS, then push OUT")
     return bool(info.private)
 
 
@@ -152,11 +170,12 @@ def _create_space(api: HfApi, space: str, private: bool) -> bool:
 
 
 def deploy(space: str, model: str | None = None, private: bool = False, token: str | None = None,
-           endpoint: str | None = None, root: Path = ROOT) -> Deployed:
+           endpoint: str | None = None, root: Path = ROOT, inference_only: bool = False) -> Deployed:
     """Create or update the Space ``space`` (``user/name``) so that it serves the app.
 
     ``model`` (``user/repo[@rev]``) is set as the Space variable ``LANDMARKS_MODEL`` and the bundled
     weights stay home; without it they are uploaded and the variable is removed.
+    ``inference_only``: the Space installs no torch and runs the model's checked int8 twin.
     """
     if not REPO_ID.match(space):
         raise DeployError(f"{space}: not a Space id (USER/SPACE)")
@@ -164,9 +183,14 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
         raise DeployError("no Hub token: pass --token, set HF_TOKEN or run `hf auth login` (a token that can write)")
     api = HfApi(endpoint=endpoint, token=token)
     files = space_files(root, bundled=model is None)  # before any Hub call: a broken checkout changes nothing
+    if inference_only and model is None:
+        absent = [n for n in TWIN_FILES if f"{PACKAGE}/pretrained/{n}" not in files]
+        if absent:
+            raise DeployError(f"--inference-only needs the int8 twin, and the bundled model has no {' and '.join(absent)}")
     readme = space_readme(root, model)
+    requirements = space_requirements(root, inference_only)
     try:
-        private_model = _check_model(api, model) if model else False
+        private_model = _check_model(api, model, inference_only) if model else False
         created = _create_space(api, space, private)
         current = set() if created else set(api.list_repo_files(space, repo_type="space"))
         # set before the commit, so that the build the commit starts already sees it
@@ -174,8 +198,8 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
             api.add_space_variable(space, VARIABLE, model, description="the model repo the app serves (user/repo[@rev])")
         elif VARIABLE in api.get_space_variables(space):
             api.delete_space_variable(space, VARIABLE)
-        ops = [CommitOperationAdd("README.md", readme)]
-        ops += [CommitOperationAdd(path, str(local)) for path, local in files.items()]
+        ops = [CommitOperationAdd("README.md", readme), CommitOperationAdd("requirements.txt", requirements)]
+        ops += [CommitOperationAdd(path, str(local)) for path, local in files.items() if path != "requirements.txt"]
         # files of an earlier deploy that this one does not need (the weights, a module since removed);
         # what the user added elsewhere in the Space stays
         wanted = {"README.md", *files}
@@ -204,5 +228,5 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
                      f"`hf spaces secrets add {space} --secrets-file -` with the line HF_TOKEN=... on stdin); "
                      "use a read-only token, not this write token")
     url = f"{api.endpoint.rstrip('/')}/spaces/{space}"
-    return Deployed(space, url, listed, model, created, private_model, notes)
+    return Deployed(space, url, listed, model, created, private_model, notes, inference_only)
 

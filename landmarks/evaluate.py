@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import landmark_box, read_annotations
+from .annotations import read_annotations
+from .geometry import landmark_box
 from .detect import match_detections, to_landmark_boxes
-from .hub import CED_PLOT, METRICS, model_card
+from .model_folder import CED_PLOT, METRICS
+from .publish import model_card
 from .hardware import cpu_line
-from .images import to_rgb_array
+from .image_io import to_rgb_array
 from .metrics import nme_per_face, summarize
 from .plots import plot_ced
 from .predictor import FaceLandmarker

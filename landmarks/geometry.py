@@ -1,5 +1,10 @@
 """Face-crop geometry shared by training, evaluation and inference.
 
+Boxes: the public convention is (x, y, w, h), top-left corner and size in image pixels,
+as ``Face.box``, ``FaceRecord.box`` and detectors give them.  Crop regions and the
+training augmentation work on centred boxes (cx, cy, w, h): ``to_centred`` and
+``from_centred`` convert, on numpy arrays and torch tensors alike.
+
 A crop *region* is (cx, cy, sw, sh): a rectangle centred on (cx, cy) in image
 pixel-index coordinates (pixel centres at integers), sw x sh pixels large.  The
 network sees it resized to S x S and predicts each point as its offset from the
@@ -12,10 +17,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+
+def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight box (x, y, w, h) around (68, 2) points: the box papers evaluate with."""
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
+def to_centred(boxes):
+    """(..., 4) boxes x, y, w, h -> cx, cy, w, h."""
+    return _join(boxes[..., :2] + boxes[..., 2:] / 2, boxes[..., 2:])
+
+
+def from_centred(boxes):
+    """(..., 4) boxes cx, cy, w, h -> x, y, w, h."""
+    return _join(boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., 2:])
+
+
+def _join(a, b):
+    if isinstance(a, np.ndarray):
+        return np.concatenate([a, b], axis=-1)
+    import torch  # only when given tensors (training): inference stays numpy
+
+    return torch.cat([a, b], dim=-1)
+
+
 def region_from_box(box, margin: float, square: bool) -> tuple[float, float, float, float]:
     """Crop region for a face box (x, y, w, h): grown by ``1 + margin``, squared if asked."""
-    x, y, w, h = (float(v) for v in box)
-    cx, cy = x + w / 2, y + h / 2
+    cx, cy, w, h = (float(v) for v in to_centred(np.asarray(box, np.float64)))
     if square:
         w = h = max(w, h)
     return cx, cy, w * (1 + margin), h * (1 + margin)

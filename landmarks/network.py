@@ -38,11 +38,13 @@ class LandmarkNet(
         recipe_version: int = 1,
         head: str = "regress",
         loss: str | None = None,  # the head's training loss (its default when None); unused at inference
+        training_data: list | None = None,  # [{"name", "role"}] of each data source, for the model card
     ):
         super().__init__()
         if arch != "resnet18":
             raise ValueError(f"unsupported arch {arch!r}")
         self.num_points = num_points
+        self.training_data = training_data
         self.preprocess = Preprocess(**(preprocess or {}))
         net = torchvision.models.resnet18(weights=None)
         net.conv1 = nn.Conv2d(self.preprocess.channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -71,8 +73,9 @@ class LandmarkNet(
         return self.head.loss(raw, targets)
 
     @classmethod
-    def from_recipe(cls, recipe) -> "LandmarkNet":
+    def from_recipe(cls, recipe, training_data: list | None = None) -> "LandmarkNet":
         return cls(
+            training_data=training_data,
             preprocess=recipe.preprocess.to_dict(),
             recipe=recipe.name,
             recipe_version=recipe.version,

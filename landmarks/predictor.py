@@ -5,14 +5,13 @@ import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from . import geometry
 from .detect import iou, make_detector, to_landmark_boxes
-from .data import landmark_box
-from .images import to_rgb_array
-from .hub import load_model
-from .runtime import make_runner
+from .geometry import landmark_box
+from .image_io import to_rgb_array
+from .model_folder import LoadedModel, ModelSpec, resolve, torch_installed
+from .runners import make_runner
 from .scheme import FLIP_PERMUTATION
 
 
@@ -39,6 +38,25 @@ class Face:
         return align_face(to_rgb_array(image), self.points, size)
 
 
+def _device(device):
+    """A torch device where torch is installed (default: the GPU when there is one), else "cpu"."""
+    if not torch_installed():
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r} needs PyTorch, which is not installed")
+        return "cpu"
+    import torch
+
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _is_network(model) -> bool:
+    if not torch_installed():
+        return False
+    import torch
+
+    return isinstance(model, torch.nn.Module)
+
+
 # Faces the model scores below this are dropped.  benchmarks/confidence.py, bundled model:
 # 300-W test faces at Haar boxes score 0.81 and up (5th percentile; 530 of 531 kept), the
 # cascade's false detections and non-face crops (cloth, flag, logo, terrain, patterns) at
@@ -54,7 +72,8 @@ class FaceLandmarker:
     >>> faces[0].points.shape
     (68, 2)
 
-    ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when the model folder has it,
+    ``model``: None (the bundled model), a folder, a Hub repo id (``user/repo@rev``), a
+    ``LoadedModel`` or a network.  ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when the model folder has it,
     else PyTorch), ``torch`` or ``onnx``.  ``min_score``: faces the model is less sure
     of are dropped (pip models).  ``refine``: after the first pass on the detector's
     box, crop again around the found points this many times -- the model then sees
@@ -75,12 +94,16 @@ class FaceLandmarker:
         refine: int = 1,
         detector="fast",
     ):
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if isinstance(model, torch.nn.Module):
-            self.model = model.to(self.device).eval()
-        else:
-            self.model = load_model(model, self.device)
-        self.runner = make_runner(self.model, self.device, runtime)
+        self.device = _device(device)
+        if _is_network(model):
+            model = LoadedModel(ModelSpec.of_network(model), model, None, "a network in memory")
+        elif not isinstance(model, LoadedModel):
+            model = resolve(model, self.device, fallback=False)
+        self.loaded = model  # what was loaded, from where (the app shows it)
+        self.spec = model.spec  # crop and head: all inference needs besides a runner
+        # the network (None in an install without torch, where the int8 twin runs alone)
+        self.model = model.network.to(self.device).eval() if model.network is not None else None
+        self.runner = make_runner(replace(model, network=self.model), self.device, runtime)
         self.min_score, self.refine = min_score, refine
         # "fast" (shrunk permissive cascade + rotated passes, judged by the network), "haar"
         # (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores): detect.make_detector
@@ -135,11 +158,11 @@ class FaceLandmarker:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return []
-        m = self.model
+        spec = self.spec
         for _ in range(refine + 1):
-            regions = [m.preprocess.region(b) for b in boxes]
-            out, confidence = self._run(m.preprocess(rgb, regions), flip)
+            regions = [spec.preprocess.region(b) for b in boxes]
+            out, confidence = self._run(spec.preprocess(rgb, regions), flip)
             points = [geometry.from_targets(o, r).astype(np.float32) for o, r in zip(out, regions)]
             used, boxes = boxes, np.array([landmark_box(p) for p in points])
-        scores = confidence.mean(axis=1) if m.head.has_confidence else [None] * len(points)
+        scores = confidence.mean(axis=1) if spec.has_confidence else [None] * len(points)
         return [Face(b.astype(np.float32), p, None if s is None else float(s)) for b, p, s in zip(used, points, scores)]

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import landmark_box, read_annotations
-from .images import to_rgb_array
+from .annotations import read_annotations
+from .geometry import landmark_box
+from .image_io import to_rgb_array
 from .network import LandmarkNet
-from .runtime import ONNX_FILE
+from .model_folder import ONNX_FILE
 
 
 class _Predict(nn.Module):

@@ -21,9 +21,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from . import augment as A
-from .data import DatasetError, read_annotations, split_train_val
-from .dataset import FaceTensors, load_faces
-from .hub import model_card
+from .annotations import DatasetError, read_annotations, split_train_val
+from .training_faces import FaceTensors, load_faces
+from .publish import model_card
 from .metrics import nme_per_face
 from .network import LandmarkNet
 from .plots import plot_training
@@ -44,6 +44,9 @@ class TrainConfig:
     precision: str = "auto"  # "bf16", "fp32", or "auto": chosen by the hardware (choose_precision)
     compile: bool = False  # torch.compile the training forward (pays off on GPUs, after a warm-up)
     progress: bool = True
+    init: str | None = None  # a model folder to start from (fine-tuning); its head and crop must be the recipe's
+    extra: str | None = None  # training-only faces (annotation file, or a folder with labels.xml): never validated on
+    extra_ratio: float = 1.0  # extra faces drawn each epoch, as a fraction of the main training faces
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -89,12 +92,12 @@ def choose_precision(device: torch.device, requested: str, recipe: Recipe) -> tu
     return ("bf16" if ratio > 1.05 else "fp32"), f"native bf16 on this CPU, measured {ratio:.1f}x the speed of fp32: {cpu_line()}"
 
 
-def _train_file(data: str) -> Path:
+def _train_file(data: str, name: str = "labels_train.xml") -> Path:
     p = Path(data)
     if p.is_dir():
-        xml = p / "labels_train.xml"
+        xml = p / name
         if not xml.is_file():
-            raise DatasetError(f"{p}: no labels_train.xml in this folder (is --data the 300-W folder?)")
+            raise DatasetError(f"{p}: no {name} in this folder")
         return xml
     if not p.exists():
         raise DatasetError(f"{p}: dataset path not found")
@@ -148,15 +151,45 @@ class Trainer:
         self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     # ---- data -------------------------------------------------------------
-    def load_data(self) -> tuple[FaceTensors, FaceTensors]:
-        records = read_annotations(_train_file(self.cfg.data))
-        if self.cfg.limit:
-            records = records[: self.cfg.limit]
+    def load_data(self) -> tuple[FaceTensors, FaceTensors, FaceTensors | None]:
+        """(training faces, validation faces, extra training-only faces or None)."""
+        cfg = self.cfg
+        records = read_annotations(_train_file(cfg.data))
+        if cfg.limit:
+            records = records[: cfg.limit]
         train, val = split_train_val(records, self.recipe.val_fraction, self.recipe.seed)
         if len(val) == 0 or len(train) < 2:
-            raise DatasetError(f"{self.cfg.data}: {len(records)} faces are too few for a training and a validation split")
-        show = self.cfg.progress and self.main
-        return load_faces(train, show).to(self.device), load_faces(val, show).to(self.device)
+            raise DatasetError(f"{cfg.data}: {len(records)} faces are too few for a training and a validation split")
+        show = cfg.progress and self.main
+        extra = None
+        if cfg.extra:
+            more = read_annotations(_train_file(cfg.extra, "labels.xml"))
+            extra = load_faces(more[: cfg.limit] if cfg.limit else more, show).to(self.device)
+        return load_faces(train, show).to(self.device), load_faces(val, show).to(self.device), extra
+
+    def epoch_order(self, n_train: int, n_extra: int, gen) -> torch.Tensor:
+        """Indices into training faces followed by extra faces: every training face once and
+        ``extra_ratio`` as many extra faces drawn afresh each epoch, shuffled together."""
+        order = torch.randperm(n_train, generator=gen, device=self.device)
+        if n_extra:
+            k = min(n_extra, round(self.cfg.extra_ratio * n_train))
+            drawn = n_train + torch.randperm(n_extra, generator=gen, device=self.device)[:k]
+            both = torch.cat([order, drawn])
+            order = both[torch.randperm(len(both), generator=gen, device=self.device)]
+        return order
+
+    def sources(self) -> list[dict]:
+        """What the model was trained on, by folder name (no local paths), for its config and card."""
+        def name(path: str) -> str:
+            p = Path(path).resolve()
+            return p.name if p.is_dir() else f"{p.parent.name}/{p.name}"
+
+        out = [{"name": name(self.cfg.data), "role": "training and validation"}]
+        if self.cfg.extra:
+            out.append({"name": name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
+        if self.cfg.init:
+            out.append({"name": name(self.cfg.init), "role": "initial weights"})
+        return out
 
     def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None):
         p = self.recipe.preprocess  # the spec the model stores: inference crops the same way
@@ -169,11 +202,26 @@ class Trainer:
 
     def model_and_optimizer(self):
         r = self.recipe
-        model = LandmarkNet.from_recipe(r).to(self.device).to(memory_format=torch.channels_last)
+        model = LandmarkNet.from_recipe(r, training_data=self.sources())
+        if self.cfg.init:
+            self.load_initial_weights(model)
+        model = model.to(self.device).to(memory_format=torch.channels_last)
         optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
         if r.optimizer not in optimizers:
             raise ValueError(f"unknown optimizer {r.optimizer!r}; known: {', '.join(optimizers)}")
         return model, optimizers[r.optimizer](model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+
+    def load_initial_weights(self, model: LandmarkNet) -> None:
+        from .model_folder import ModelError, load_network
+
+        try:
+            start = load_network(Path(self.cfg.init))
+        except ModelError as e:
+            raise ValueError(f"--init: {e}") from None
+        if start.head.name != model.head.name or start.preprocess != model.preprocess:
+            raise ValueError(f"--init: {self.cfg.init} has another head or crop than recipe {self.recipe.name} "
+                             f"({start.head.name}, {start.preprocess} against {model.head.name}, {model.preprocess})")
+        model.load_state_dict(start.state_dict())
 
     def step(self, model, opt, loss_fn, faces: FaceTensors, idx: torch.Tensor, gen) -> float:
         """One optimisation step on faces[idx]: augment, forward, backward, update."""
@@ -184,6 +232,8 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(model)
         return loss.item()
 
     # ---- loop -------------------------------------------------------------
@@ -193,88 +243,108 @@ class Trainer:
         if self.main:
             tqdm.write(f"precision: {self.precision} ({self.precision_why})")
         self.out.mkdir(parents=True, exist_ok=True)
-        train, val = self.load_data()
+        train, val, extra = self.load_data()
+        self.n_train, self.n_extra = len(train), len(extra) if extra is not None else 0
+        if extra is not None:  # one tensor; epoch_order draws from the part after n_train
+            train = FaceTensors(torch.cat([train.images, extra.images]), torch.cat([train.points, extra.points]))
         model, opt = self.model_and_optimizer()
-        loss_fn = model.loss  # the head's (model, not the DDP wrapper: it has no parameters)
-        steps_per_epoch = max(1, len(train) // (r.batch_size))
-        start_epoch, history, best = 1, [], math.inf
-        ckpt_path = self.out / "last.pt"
-        if cfg.resume:
-            if not ckpt_path.is_file():
-                raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-            try:
-                # weights_only: tensors, numbers, strings, lists and dicts; a planted pickle runs nothing
-                ckpt = torch.load(ckpt_path, map_location=self.device, weights_only=True)
-            except Exception as e:
-                first = (str(e).strip().splitlines() or [""])[0][:160]
-                raise ValueError(f"--resume: {ckpt_path} is not a readable checkpoint ({type(e).__name__}: {first})") from None
-            # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
-            now = r.to_dict()
-            saved = {**now, **ckpt["recipe"], "epochs": r.epochs}
-            saved["augment"] = {**now["augment"], **ckpt["recipe"].get("augment", {})}
-            if saved != now:
-                raise ValueError(f"--resume: {ckpt_path} was trained with another recipe or settings: {ckpt['recipe']}")
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best_nme"]
-            torch.set_rng_state(ckpt["rng"])
-        ddp = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        # the averaged weights are the ones validated and saved (plain weights when the recipe has no EMA)
+        self.ema = (torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True) if r.ema else None)
+        judged = self.ema.module if self.ema is not None else model
+        start_epoch, history, best = self.resume(model, opt) if cfg.resume else (1, [], math.inf)
+        net = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
         if cfg.compile:
-            ddp = torch.compile(ddp)
+            net = torch.compile(net)
         gen = torch.Generator(device=self.device)
         for epoch in range(start_epoch, r.epochs + 1):
-            gen.manual_seed(r.seed * 1000 + epoch)  # every rank draws the same order, then takes its share
-            lr = self.lr_at(epoch)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            t0 = time.time()
-            ddp.train()
-            order = torch.randperm(len(train), generator=gen, device=self.device)
-            total, seen = 0.0, 0
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{r.epochs}", disable=not (cfg.progress and self.main))
-            for step in bar:
-                idx = order[step * r.batch_size : (step + 1) * r.batch_size][self.rank :: self.world]
-                total += self.step(ddp, opt, loss_fn, train, idx, gen) * len(idx)
-                seen += len(idx)
-                bar.set_postfix(loss=f"{total / seen:.5f}")
-            train_time = time.time() - t0
+            row = self.train_epoch(net, opt, model.loss, train, epoch, gen)  # the head's loss: DDP's wrapper has none
             if not self.main:
                 continue
-            val_loss, nmes = self.validate(model, val, loss_fn)
-            row = {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": total / seen,
-                "val_loss": val_loss,
-                "val_nme": round(100 * float(nmes.mean()), 4),
-                "img_per_s": round(seen * self.world / train_time, 1),
-                "seconds": round(time.time() - t0, 1),
-            }
+            val_loss, nmes = self.validate(judged, val, model.loss)
+            started, speed = row.pop("started"), row.pop("img_per_s")  # the log's columns, in their order
+            row.update(val_loss=val_loss, val_nme=round(100 * float(nmes.mean()), 4), img_per_s=speed,
+                       seconds=round(time.time() - started, 1))
             history.append(row)
             improved = row["val_nme"] < best
             if improved:
                 best = row["val_nme"]
-                _save_model_atomically(model, self.out / "best")
+                _save_model_atomically(judged, self.out / "best")
             self.write_logs(history)
-            _atomic_save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "epoch": epoch,
-                    "history": history,
-                    "best_nme": best,
-                    "recipe": r.to_dict(),
-                    "rng": torch.get_rng_state(),
-                },
-                ckpt_path,
-            )
+            self.save_checkpoint(model, opt, epoch, history, best)
             tqdm.write(
-                f"epoch {epoch}: train {row['train_loss']:.5f}  val {val_loss:.5f}  val NME {row['val_nme']:.2f}%"
+                f"epoch {epoch}: train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  val NME {row['val_nme']:.2f}%"
                 f"{'  (best)' if improved else ''}  {row['img_per_s']} img/s"
             )
         if self.distributed:
             dist.destroy_process_group()
         return {"best_val_nme": best, "history": history, "best_dir": str(self.out / "best"), "main": self.main}
+
+    def train_epoch(self, net, opt, loss_fn, train: FaceTensors, epoch: int, gen) -> dict:
+        """One pass over the epoch's faces; the log row so far (validation fills the rest)."""
+        r = self.recipe
+        gen.manual_seed(r.seed * 1000 + epoch)  # every rank draws the same order, then takes its share
+        lr = self.lr_at(epoch)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        started = time.time()
+        net.train()
+        order = self.epoch_order(self.n_train, self.n_extra, gen)
+        total, seen = 0.0, 0
+        bar = tqdm(range(max(1, len(order) // r.batch_size)), desc=f"epoch {epoch}/{r.epochs}",
+                   disable=not (self.cfg.progress and self.main))
+        for step in bar:
+            idx = order[step * r.batch_size : (step + 1) * r.batch_size][self.rank :: self.world]
+            total += self.step(net, opt, loss_fn, train, idx, gen) * len(idx)
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total / seen:.5f}")
+        return {"epoch": epoch, "lr": lr, "train_loss": total / seen, "started": started,
+                "img_per_s": round(seen * self.world / (time.time() - started), 1)}
+
+    def checkpoint_path(self) -> Path:
+        return self.out / "last.pt"
+
+    def save_checkpoint(self, model, opt, epoch: int, history: list[dict], best: float) -> None:
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "history": history,
+                "best_nme": best,
+                "recipe": self.recipe.to_dict(),
+                "sources": self.sources(),
+                "rng": torch.get_rng_state(),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            },
+            self.checkpoint_path(),
+        )
+
+    def resume(self, model, opt) -> tuple[int, list[dict], float]:
+        """Weights, optimiser and averages from ``last.pt``: (next epoch, history, best val NME)."""
+        path = self.checkpoint_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        try:
+            # weights_only: tensors, numbers, strings, lists and dicts; a planted pickle runs nothing
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [""])[0][:160]
+            raise ValueError(f"--resume: {path} is not a readable checkpoint ({type(e).__name__}: {first})") from None
+        # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
+        now = self.recipe.to_dict()
+        saved = {**now, **ckpt["recipe"], "epochs": self.recipe.epochs}
+        saved["augment"] = {**now["augment"], **ckpt["recipe"].get("augment", {})}
+        if saved != now:
+            raise ValueError(f"--resume: {path} was trained with another recipe or settings: {ckpt['recipe']}")
+        if ckpt.get("sources", self.sources()) != self.sources():
+            raise ValueError(f"--resume: {path} was trained on other data: {ckpt['sources']}")
+        model.load_state_dict(ckpt["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        return ckpt["epoch"] + 1, ckpt["history"], ckpt["best_nme"]
 
     def lr_at(self, epoch: int) -> float:
         r = self.recipe

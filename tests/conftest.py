@@ -13,14 +13,19 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """The 300-W folder.  Without it the tests that need it are skipped, saying why; CI
+    (``LANDMARKS_REQUIRE_DATA=1``, set by ``.ci/run``) fails instead, so nothing goes untested."""
     if not (DATA / "labels_train.xml").is_file():
-        pytest.fail(f"300-W data not found at {DATA}; set IBUG300W to the ibug300w folder")
+        message = f"needs the 300-W data: not found at {DATA}; set IBUG300W to the ibug300w folder"
+        if os.environ.get("LANDMARKS_REQUIRE_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     return DATA
 
 
 @pytest.fixture(scope="session")
 def test_records(data_dir):
-    from landmarks.data import read_xml
+    from landmarks.annotations import read_xml
 
     return read_xml(data_dir / "labels_test_common.xml")
 

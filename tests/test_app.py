@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from landmarks import samples
+from landmarks import sample_pictures
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,14 @@ def test_share_says_so_in_one_line_and_keeps_serving(app_server, share_trap):
 
 
 def test_photo_gets_68_points_on_the_face(client):
-    result, message = photo(client, samples.portrait_path())
+    result, message = photo(client, sample_pictures.portrait_path())
     assert message.startswith("1 face found")
     assert_points_on_faces(result, 1)
 
 
 def test_many_faces(client, tmp_path):
     path = tmp_path / "five.png"
-    Image.fromarray(samples.group_photo(5)).save(path)
+    Image.fromarray(sample_pictures.group_photo(5)).save(path)
     result, message = photo(client, path)
     assert message.startswith("5 faces found")
     assert_points_on_faces(result, 5)
@@ -53,7 +53,7 @@ def test_many_faces(client, tmp_path):
 
 @pytest.mark.parametrize("kind", ["rgba", "gray", "gray16"])
 def test_odd_pixel_formats(client, tmp_path, kind):
-    rgb = samples.portrait()
+    rgb = sample_pictures.portrait()
     image = {
         "rgba": Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),
         "gray": Image.fromarray(rgb).convert("L"),
@@ -67,7 +67,7 @@ def test_odd_pixel_formats(client, tmp_path, kind):
 
 def test_huge_image_keeps_full_resolution_points(client, tmp_path):
     canvas = np.full((10000, 10000, 3), 200, np.uint8)
-    face = np.asarray(Image.fromarray(samples.portrait()).resize((2048, 2400)))
+    face = np.asarray(Image.fromarray(sample_pictures.portrait()).resize((2048, 2400)))
     canvas[6000:8400, 7000:9048] = face
     path = tmp_path / "huge.jpg"
     Image.fromarray(canvas).save(path, quality=85)
@@ -81,7 +81,7 @@ def test_huge_image_keeps_full_resolution_points(client, tmp_path):
 def phone_photo(path):
     """The portrait as a phone stores a picture taken upright: pixels as the sensor lay
     (turned a quarter), EXIF Orientation 6 saying to turn them back for display."""
-    image = Image.fromarray(np.ascontiguousarray(np.rot90(samples.portrait())))
+    image = Image.fromarray(np.ascontiguousarray(np.rot90(sample_pictures.portrait())))
     exif = image.getexif()
     exif[0x0112] = 6
     image.save(path, quality=95, exif=exif.tobytes())
@@ -90,7 +90,7 @@ def phone_photo(path):
 
 def test_phone_photo_stored_sideways_is_turned_upright(client, tmp_path):
     path = phone_photo(tmp_path / "phone.jpg")
-    h, w = samples.portrait().shape[:2]
+    h, w = sample_pictures.portrait().shape[:2]
     result, message = photo(client, path)
     assert message.startswith("1 face found")
     assert result["image_size"] == [w, h]  # as the browser shows it, not as stored
@@ -99,10 +99,10 @@ def test_phone_photo_stored_sideways_is_turned_upright(client, tmp_path):
 
 def test_library_turns_phone_photos_upright(tmp_path):
     # the one decoder behind predict, evaluate and the app
-    from landmarks.images import to_rgb_array
+    from landmarks.image_io import to_rgb_array
 
     path = phone_photo(tmp_path / "phone.jpg")
-    upright = samples.portrait().astype(int)
+    upright = sample_pictures.portrait().astype(int)
     for source in (path, path.read_bytes(), Image.open(path)):
         rgb = to_rgb_array(source)
         assert rgb.shape == upright.shape and np.abs(rgb - upright).mean() < 5
@@ -130,7 +130,7 @@ def test_no_face_is_a_message_not_an_error(client, tmp_path):
 def test_photo_gives_a_summary_aligned_crops_and_downloads(client):
     from landmarks.records import CSV_COLUMNS
 
-    out = client.predict(handle_file(str(samples.portrait_path())), True, False, 40, True, api_name="/on_photo")
+    out = client.predict(handle_file(str(sample_pictures.portrait_path())), True, False, 40, True, api_name="/on_photo")
     _, result, message, table, crops, json_file, csv_file = out
     assert message.startswith("1 face found")
     assert table["headers"][:3] == ["face", "score", "yaw"] and len(table["data"]) == 1

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from landmarks import augment as A
-from landmarks.dataset import load_faces
+from landmarks.training_faces import load_faces
 from landmarks.scheme import FLIP_PERMUTATION
 
 SIZE = 224
@@ -71,7 +71,7 @@ def test_flip_permutation_pairs_left_and_right():
 
 
 def test_flip_maps_each_point_to_its_twin_on_real_faces(data_dir):
-    from landmarks.data import read_xml
+    from landmarks.annotations import read_xml
 
     pts = np.stack([r.points for r in read_xml(data_dir / "labels_train.xml")])
     pts = pts - pts.mean(axis=1, keepdims=True)
@@ -96,8 +96,8 @@ def test_training_crop_matches_inference_crop(faces, test_records):
     """One preprocessing spec, read by the batched training warp and by the OpenCV crop used
     at inference: both give the network the same input."""
     from landmarks import geometry
-    from landmarks.data import landmark_box
-    from landmarks.images import to_rgb_array
+    from landmarks.geometry import landmark_box
+    from landmarks.image_io import to_rgb_array
     from landmarks.preprocess import Preprocess
 
     for spec in (Preprocess(SIZE, 3, 0.0, False), Preprocess(SIZE, 1, 0.3, True, mean=0.4, std=0.3)):

@@ -7,14 +7,14 @@ import pytest
 from PIL import Image
 
 from conftest import open_page
-from landmarks import samples
+from landmarks import sample_pictures
 from landmarks.detect import HaarDetector
 from landmarks.drawing import REGIONS
 
 
 @pytest.fixture(scope="module")
 def camera_frame():
-    return samples.webcam_frame(1)
+    return sample_pictures.webcam_frame(1)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def page(app_server, camera_frame, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     clip = tmp_path_factory.mktemp("camera") / "face.y4m"
-    samples.write_y4m(clip, [camera_frame] * 10)
+    sample_pictures.write_y4m(clip, [camera_frame] * 10)
     with sync_playwright() as p:
         browser, page = open_page(p, app_server.url, [f"--use-file-for-fake-video-capture={clip}"])
         yield page
@@ -49,7 +49,7 @@ def upload_photo(page, path, expect: str):
 
 
 def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_path):
-    upload_photo(page, samples.portrait_path(), "found")
+    upload_photo(page, sample_pictures.portrait_path(), "found")
     assert page.locator("#photo-message").inner_text().startswith("1 face found")
     page.locator("#photo-crops img").first.wait_for(timeout=30_000)
     assert page.locator("#photo-crops img").count() == 1
@@ -71,7 +71,7 @@ def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_pa
 
 def test_photo_tab_with_several_faces_and_with_none(page, artifacts, tmp_path):
     group = tmp_path / "group.png"
-    Image.fromarray(samples.group_photo(3, 960, 480)).save(group)
+    Image.fromarray(sample_pictures.group_photo(3, 960, 480)).save(group)
     upload_photo(page, group, "found")
     assert page.locator("#photo-message").inner_text().startswith("3 faces found")
     page.screenshot(path=str(artifacts / "photo_tab_several.png"), full_page=True)
@@ -80,6 +80,15 @@ def test_photo_tab_with_several_faces_and_with_none(page, artifacts, tmp_path):
     upload_photo(page, wall, "No face found")
     assert "minimum face size" in page.locator("#photo-message").inner_text()
     page.screenshot(path=str(artifacts / "photo_tab_no_face.png"), full_page=True)
+
+
+def test_minimum_face_size_applies_from_its_number_box(page):
+    upload_photo(page, sample_pictures.portrait_path(), "1 face found")
+    box = page.locator("#min-face input[type=number]")
+    for value, expect in (("400", "No face found"), ("40", "1 face found")):  # the portrait's face is about 200 px
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_function(f"document.querySelector('#photo-message')?.innerText.startsWith({expect!r})", timeout=60_000)
 
 
 def test_video_tab_gives_an_annotated_clip_and_points(page, artifacts, test_records, tmp_path):
@@ -103,7 +112,9 @@ def test_video_tab_gives_an_annotated_clip_and_points(page, artifacts, test_reco
 def test_webcam_tab_streams_annotated_frames(page, artifacts, camera_frame):
     page.get_by_role("tab", name="Webcam").click()
     page.get_by_role("button", name="Click to Access Webcam").click()
-    page.get_by_role("button", name="capture photo").click()  # the stream's start button
+    start = page.get_by_role("button", name="capture photo")  # the stream's start button (its aria label)
+    assert start.inner_text().strip() == "Start streaming"  # not Gradio's "Record", which sounds like saving video
+    start.click()
     page.wait_for_function("document.querySelector('#webcam-status')?.innerText.includes('1 face')", timeout=90_000)
     page.wait_for_timeout(1500)  # let a few frames through
     page.screenshot(path=str(artifacts / "webcam_tab.png"), full_page=True)

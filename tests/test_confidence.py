@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from landmarks.data import landmark_box
+from landmarks.geometry import landmark_box
 from landmarks.detect import to_landmark_boxes
-from landmarks.images import to_rgb_array
+from landmarks.image_io import to_rgb_array
 from landmarks.predictor import MIN_SCORE, FaceLandmarker
-from landmarks.samples import non_faces
+from landmarks.sample_pictures import non_faces
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from landmarks.data import DatasetError, read_annotations, read_pts, read_xml, split_train_val
-from landmarks.dataset import load_faces
+from landmarks.annotations import DatasetError, read_annotations, read_pts, read_xml, split_train_val
+from landmarks.training_faces import load_faces
 from landmarks.trainer import TrainConfig, train
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.request import urlopen
 
 import huggingface_hub
@@ -18,9 +19,8 @@ from conftest import ROOT, free_port
 from hub_standin import HubStandIn
 from landmarks import deploy as dep
 from landmarks.__main__ import main
-from landmarks.models import BUNDLED, CONFIG, WEIGHTS
-from landmarks.runtime import ONNX_FILE, REFERENCE_FILE
-from landmarks.samples import portrait_path
+from landmarks.model_folder import BUNDLED, CONFIG, ONNX_FILE, REFERENCE_FILE, WEIGHTS
+from landmarks.sample_pictures import portrait_path
 
 MODEL = "bob/face-landmarks"
 WEIGHT_FILES = {f"landmarks/pretrained/{n}" for n in (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)
@@ -30,7 +30,8 @@ WEIGHT_FILES = {f"landmarks/pretrained/{n}" for n in (CONFIG, WEIGHTS, ONNX_FILE
 def app_files() -> set[str]:
     """The app, the library's modules, requirements and README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
-            *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py"))}
+            *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py")),
+            *(f"landmarks/pictures/{p.name}" for p in (ROOT / "landmarks" / "pictures").glob("*"))}
 
 
 def space_holds(api, space, before: set[str], weights: bool) -> int:
@@ -57,9 +58,9 @@ def api(hub_server):
 
 @pytest.fixture(scope="module")
 def model_repo(hub_server):
-    from landmarks import hub
+    from landmarks import publish
 
-    hub.push(BUNDLED, MODEL, endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    publish.push(BUNDLED, MODEL, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     return MODEL
 
 
@@ -123,9 +124,9 @@ def test_the_readme_is_the_space_card(api, hub_server, model_repo, at_standin, c
 
 
 def test_private_space_and_private_model(api, hub_server, at_standin, capsys):
-    from landmarks import hub
+    from landmarks import publish
 
-    hub.push(BUNDLED, "bob/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    publish.push(BUNDLED, "bob/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     space = "alice/private-space"
     rc, out, err = cli(capsys, space, "--model", "bob/private-landmarks", "--private")
     assert rc == 0, err
@@ -234,3 +235,49 @@ def test_a_checkout_without_git_lfs_content_is_refused(tmp_path):
     assert set(dep.space_files(tmp_path, bundled=False)) == {"app.py", "requirements.txt", "landmarks/__init__.py"}
     with pytest.raises(dep.DeployError, match="^landmarks/pretrained/model.safetensors is a Git LFS pointer"):
         dep.space_files(tmp_path)
+
+
+def test_an_inference_only_space_serves_a_face_without_torch(hub_server, api, tmp_path):
+    """deploy --inference-only: requirements without torch, and the app, run where torch cannot be
+    imported (as in a Space that installed those requirements), serves a face with the int8 twin."""
+    space = "alice/light-landmarks"
+    env = {**os.environ, "HF_ENDPOINT": hub_server.url, "HF_TOKEN": HubStandIn.TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    p = subprocess.run([sys.executable, "-m", "landmarks", "deploy", space, "--inference-only"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "inference-only install (no torch" in p.stdout.splitlines()[0]
+    folder = Path(snapshot_download(space, repo_type="space", endpoint=hub_server.url, token=HubStandIn.TOKEN,
+                                    local_dir=tmp_path / "space"))
+    required = {line.split("#")[0].strip().split(">")[0].split("<")[0]
+                for line in (folder / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
+    assert not required & {"torch", "torchvision", "onnx", "onnxscript"}
+    assert {"onnxruntime", "gradio", "opencv-python-headless", "huggingface_hub"} <= required
+    blocker = tmp_path / "no-torch"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
+    app = SpaceApp(folder, {"PYTHONPATH": str(blocker), "HF_HUB_OFFLINE": "1"})
+    try:
+        config = json.loads(urlopen(app.url + "config", timeout=30).read())
+        (note,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "model-note"]
+        assert "the bundled model" in note and "runtime: onnx-int8: checked on this CPU" in note, note
+        client = Client(app.url, verbose=False)
+        _, result, message, *_ = client.predict(handle_file(str(portrait_path())), True, False, 40, api_name="/on_photo")
+        assert result["faces"] == 1, message
+        assert len(result["results"][0]["points"]) == 68
+    finally:
+        app.stop()
+
+
+def test_inference_only_needs_the_int8_twin(api, model_repo, at_standin, capsys, tmp_path):
+    # a model repo with weights but no twin cannot serve without torch: refused before anything is created
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for name in (CONFIG, WEIGHTS):
+        (folder / name).write_bytes((BUNDLED / name).read_bytes())
+    api.create_repo("bob/no-twin", exist_ok=True)
+    api.upload_folder(repo_id="bob/no-twin", folder_path=folder)
+    rc, out, err = cli(capsys, "alice/light", "--model", "bob/no-twin", "--inference-only")
+    assert rc == 2 and err == ["error: model bob/no-twin: --inference-only needs the int8 twin, and the repository has "
+                               "no model.int8.onnx and reference.npz: python -m landmarks export FOLDER OUT --int8 "
+                               "LABELS, then push OUT"]
+    assert not api.repo_exists("alice/light", repo_type="space")

@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from landmarks.data import landmark_box
+from landmarks.geometry import landmark_box
 from landmarks.detect import FastDetector, HaarDetector, iou, make_detector
-from landmarks.images import to_rgb_array
+from landmarks.image_io import to_rgb_array
 from landmarks.predictor import FaceLandmarker
-from landmarks.samples import non_faces, portrait
+from landmarks.sample_pictures import non_faces, portrait
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,15 @@ def test_non_face_pictures_give_nothing(landmarker, name, rgb, box):
     if max(crop.shape[:2]) < 256:
         crop = cv2.resize(crop, None, fx=256 / max(crop.shape[:2]), fy=256 / max(crop.shape[:2]))
     assert landmarker(crop) == [], name
+
+
+def test_the_apps_examples_show_every_face_they_hold(landmarker, tmp_path):
+    from landmarks.sample_pictures import write_examples
+
+    expected = {"one_face.jpg": 1, "four_faces.jpg": 4, "turned_face.jpg": 1}
+    paths = write_examples(tmp_path)
+    assert [p.name for p in paths] == list(expected)
+    for path in paths:
+        faces = landmarker(path)
+        assert len(faces) == expected[path.name], path.name
+        assert all(f.score > 0.8 for f in faces), [f.score for f in faces]

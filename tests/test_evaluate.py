@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, write_xml
-from landmarks.data import landmark_box
+from landmarks.geometry import landmark_box
 from landmarks.evaluate import evaluate
 from landmarks.hardware import cpu_line
-from landmarks.hub import load_model
-from landmarks.models import ModelError
+from landmarks.model_folder import ModelError, load_network
 from landmarks.predictor import FaceLandmarker
 
 
@@ -60,12 +59,12 @@ def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
 
 def test_missing_or_broken_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="no such folder"):
-        load_model(tmp_path / "absent")
+        load_network(tmp_path / "absent")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="model.safetensors missing"):
-        load_model(tmp_path)
+        load_network(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\0" * 100)
     with pytest.raises(ModelError, match="cannot load"):
-        load_model(tmp_path)
+        load_network(tmp_path)
     p = run_cli("evaluate", "labels.xml", "--model", str(tmp_path / "absent"))
     assert p.returncode == 2 and "error: model" in p.stderr and "Traceback" not in p.stderr

@@ -9,7 +9,7 @@ from landmarks import geometry
 from landmarks.alignment import TEMPLATE_112, alignment_matrix, five_points
 from landmarks.heads import PipHead, RegressHead
 from landmarks.metrics import nme_per_face, summarize
-from landmarks.models import check_config, upgrade_config
+from landmarks.model_folder import check_config, upgrade_config
 from landmarks.openness import BlinkCounter, eye_aspect_ratio, mouth_aspect_ratio
 from landmarks.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, head_pose
 from landmarks.preprocess import Preprocess
@@ -145,3 +145,22 @@ def test_config_upgrade_and_bounds():
         check_config({**flat, "input_size": 2400})
     with pytest.raises(ValueError, match="head is 'x'"):
         check_config({**flat, "head": "x"})
+
+
+def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():
+    from landmarks.heads import HEADS
+    from landmarks.model_folder import _CONFIG_BOUNDS, HEADS_WITH_CONFIDENCE
+
+    assert set(HEADS) == _CONFIG_BOUNDS["head"]
+    assert {name for name, head in HEADS.items() if head.has_confidence} == HEADS_WITH_CONFIDENCE
+
+
+def test_box_converters_round_trip_on_arrays_and_tensors():
+    boxes = np.array([[10.0, 20.0, 30.0, 40.0], [0.0, 0.0, 2.0, 4.0]])
+    centred = geometry.to_centred(boxes)
+    np.testing.assert_allclose(centred, [[25, 40, 30, 40], [1, 2, 2, 4]])
+    np.testing.assert_allclose(geometry.from_centred(centred), boxes)
+    t = torch.tensor(boxes)
+    assert torch.equal(geometry.to_centred(t), torch.tensor(centred))
+    pts = np.array([[1.0, 2.0], [5.0, 3.0], [2.0, 9.0]])
+    assert geometry.landmark_box(pts) == (1.0, 2.0, 4.0, 7.0)

@@ -11,9 +11,9 @@ from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from conftest import ROOT, AppServer, open_page
 from hub_standin import HubStandIn
-from landmarks import hub
-from landmarks.data import landmark_box
-from landmarks.models import ModelError, load_folder
+from landmarks import model_folder, publish
+from landmarks.geometry import landmark_box
+from landmarks.model_folder import ModelError, load_folder, load_network
 from landmarks.predictor import FaceLandmarker
 from landmarks.trainer import TrainConfig, train
 
@@ -52,17 +52,17 @@ def hub_env(server, cache, token=True) -> dict:
 
 @pytest.fixture(scope="module")
 def pushed(hub_server, run_dir):
-    url = hub.push(run_dir, REPO, endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    url = publish.push(run_dir, REPO, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     assert url.startswith(hub_server.url)
     return REPO
 
 
 def test_push_then_pull_into_an_empty_cache(hub_server, pushed, run_dir, empty_cache, test_records):
-    resolved = hub.resolve(pushed, endpoint=hub_server.url, fallback=False)
+    resolved = model_folder.resolve(pushed, endpoint=hub_server.url, fallback=False)
     assert resolved.source == f"Hub repo {pushed}" and resolved.fell_back is None
     assert any(empty_cache.rglob("model.safetensors"))
-    local = load_folder(run_dir / "best")
-    pulled = resolved.model
+    local = load_network(run_dir / "best")
+    pulled = resolved.network
     assert not pulled.training
     for (name, a), (_, b) in zip(local.state_dict().items(), pulled.state_dict().items()):
         assert torch.equal(a, b), name
@@ -93,34 +93,34 @@ def test_model_card_shows_metrics_and_plot(hub_server, pushed, run_dir, empty_ca
 
 
 def test_the_int8_twin_travels_with_the_model(hub_server, run_dir, data_dir, tmp_path, empty_cache):
-    from landmarks.runtime import ONNX_FILE, REFERENCE_FILE
+    from landmarks.model_folder import ONNX_FILE, REFERENCE_FILE
 
-    folder = hub.export(run_dir, tmp_path / "model", int8_labels=data_dir / "labels_test_common.xml")
-    hub.push(folder, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    folder = publish.export(run_dir, tmp_path / "model", int8_labels=data_dir / "labels_test_common.xml")
+    publish.push(folder, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
     assert ONNX_FILE in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
-    pulled = hub.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False).model
+    pulled = model_folder.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False)
     assert (pulled.folder / ONNX_FILE).is_file() and (pulled.folder / REFERENCE_FILE).is_file()
     # this 2-epoch, 64-px model may or may not pass the int8 self-check; asked for, the twin runs
     assert FaceLandmarker(pulled, runtime="onnx").runner.name == "onnx-int8"
     assert FaceLandmarker(load_folder(run_dir / "best")).runner.name == "torch"  # no twin, no ONNX
     # new weights without a twin: the old twin must not stay behind to be run in their place
-    hub.push(run_dir, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    publish.push(run_dir, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
     assert ONNX_FILE not in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
 
 
 def test_revision_pinning(hub_server, pushed, empty_cache):
     sha = HfApi(endpoint=hub_server.url).model_info(pushed).sha
-    resolved = hub.resolve(f"{pushed}@{sha}", endpoint=hub_server.url, fallback=False)
+    resolved = model_folder.resolve(f"{pushed}@{sha}", endpoint=hub_server.url, fallback=False)
     assert resolved.source == f"Hub repo {pushed}@{sha}"
 
 
 def test_private_repo_needs_the_token(hub_server, run_dir, empty_cache, monkeypatch):
-    hub.push(run_dir / "best", "alice/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
+    publish.push(run_dir / "best", "alice/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(ModelError, match="no such repository or revision on the Hub"):
-        hub.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False)
+        model_folder.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False)
     monkeypatch.setenv("HF_TOKEN", HubStandIn.TOKEN)
-    assert hub.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False).source.startswith("Hub repo")
+    assert model_folder.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False).source.startswith("Hub repo")
 
 
 def run_cli(args, env):
@@ -132,8 +132,8 @@ def run_cli(args, env):
 def test_a_refused_token_is_named_not_called_unreachable(hub_server, pushed, empty_cache, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     with pytest.raises(ModelError, match="unauthorised: the Hub refused the token"):
-        hub.resolve(pushed, endpoint=hub_server.url, fallback=False)
-    fell = hub.resolve(pushed, endpoint=hub_server.url)
+        model_folder.resolve(pushed, endpoint=hub_server.url, fallback=False)
+    fell = model_folder.resolve(pushed, endpoint=hub_server.url)
     assert fell.source == "the bundled model" and "unauthorised" in fell.fell_back
 
 
@@ -143,7 +143,7 @@ def test_a_stalled_download_gives_up_at_the_deadline(hub_server, pushed, empty_c
     hub_server.faults["stall"] = 30
     try:
         t0 = time.monotonic()
-        fell = hub.resolve(pushed, endpoint=hub_server.url, deadline=3)
+        fell = model_folder.resolve(pushed, endpoint=hub_server.url, deadline=3)
         assert time.monotonic() - t0 < 10
     finally:
         hub_server.faults.clear()
@@ -154,7 +154,7 @@ def test_a_stalled_download_gives_up_at_the_deadline(hub_server, pushed, empty_c
 def test_config_values_out_of_bounds_are_refused(tmp_path):
     import shutil
 
-    from landmarks.models import BUNDLED
+    from landmarks.model_folder import BUNDLED
 
     cases = (("preprocess.size", 2400), ("preprocess.channels", 7), ("num_points", 5), ("preprocess.std", 0),
              ("head", "heatmap"))
@@ -169,7 +169,7 @@ def test_config_values_out_of_bounds_are_refused(tmp_path):
             config[name] = value
         (folder / "config.json").write_text(json.dumps(config))
         with pytest.raises(ModelError, match=f"config.json: {key} is {value!r}, expected"):
-            load_folder(folder)
+            load_network(folder)
     # the flat layout of older folders still loads, into the same spec
     folder = tmp_path / "flat"
     shutil.copytree(BUNDLED, folder)
@@ -178,7 +178,7 @@ def test_config_values_out_of_bounds_are_refused(tmp_path):
     flat = {"input_size": pre["size"], "in_channels": pre["channels"], "margin": pre["margin"], "square": pre["square"],
             "mean": pre["mean"], "std": pre["std"]}
     (folder / "config.json").write_text(json.dumps({**config, **flat}))
-    assert load_folder(folder).preprocess == load_folder(BUNDLED).preprocess
+    assert load_network(folder).preprocess == load_network(BUNDLED).preprocess
 
 
 def test_push_command_and_clear_errors(hub_server, run_dir, tmp_path):
@@ -201,7 +201,7 @@ def test_push_command_and_clear_errors(hub_server, run_dir, tmp_path):
 
 
 def test_export_half_precision_keeps_predictions(run_dir, tmp_path, test_records):
-    dest = hub.export(run_dir, tmp_path / "shipped", half=True)
+    dest = publish.export(run_dir, tmp_path / "shipped", half=True)
     full, half = run_dir / "best" / "model.safetensors", dest / "model.safetensors"
     assert half.stat().st_size < 0.55 * full.stat().st_size
     assert {"config.json", "metrics.json", "ced.png", "README.md"} <= {p.name for p in dest.iterdir()}
@@ -216,12 +216,12 @@ def test_export_half_precision_keeps_predictions(run_dir, tmp_path, test_records
 def test_push_refuses_a_broken_model(hub_server, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelError, match="model.safetensors missing"):
-        hub.push(tmp_path, "alice/broken", endpoint=hub_server.url, token=HubStandIn.TOKEN)
+        publish.push(tmp_path, "alice/broken", endpoint=hub_server.url, token=HubStandIn.TOKEN)
 
 
 def test_push_with_a_wrong_token_is_one_clear_error(hub_server, run_dir):
-    with pytest.raises(hub.PushError, match="^push to alice/refused failed: ") as e:
-        hub.push(run_dir, "alice/refused", endpoint=hub_server.url, token="hf_wrong")
+    with pytest.raises(publish.PushError, match="^push to alice/refused failed: ") as e:
+        publish.push(run_dir, "alice/refused", endpoint=hub_server.url, token="hf_wrong")
     assert "\n" not in str(e.value)
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from landmarks import augment as A
-from landmarks.dataset import load_faces
+from landmarks.training_faces import load_faces
 from landmarks.heads import PipHead
 from landmarks.network import LandmarkNet
 from landmarks.trainer import TrainConfig, train
@@ -58,14 +58,14 @@ def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
     # a folder saved with the heads' earlier weight names (pip.*, backbone.fc.*)
     import safetensors.torch
 
-    from landmarks.models import load_folder
+    from landmarks.model_folder import load_network
 
     model = LandmarkNet(preprocess={"size": 64}, head="pip").eval()
     model.save_pretrained(tmp_path)
     state = safetensors.torch.load_file(tmp_path / "model.safetensors")
     old = {k.replace("head.conv.", "pip."): v for k, v in state.items()}
     safetensors.torch.save_file(old, tmp_path / "model.safetensors")
-    loaded = load_folder(tmp_path)
+    loaded = load_network(tmp_path)
     x = torch.randn(1, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
@@ -76,9 +76,9 @@ def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
                                input_size=64, epochs=3, progress=False))
     h = result["history"]
     assert h[-1]["train_loss"] < 0.7 * h[0]["train_loss"]
-    from landmarks.hub import load_model
+    from landmarks.model_folder import load_network
 
-    model = load_model(tmp_path / "best")
+    model = load_network(tmp_path / "best")
     assert model.head.name == "pip" and model.preprocess.size == 64
     with torch.no_grad():
         points, confidence = model.predict(torch.zeros(2, 1, 64, 64))

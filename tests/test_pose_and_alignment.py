@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from landmarks.alignment import TEMPLATE_112, five_points
-from landmarks.data import landmark_box
-from landmarks.images import to_rgb_array
+from landmarks.geometry import landmark_box
+from landmarks.image_io import to_rgb_array
 from landmarks.openness import BlinkCounter, eye_aspect_ratio
 from landmarks.pose import head_pose
 from landmarks.predictor import FaceLandmarker
-from landmarks.samples import portrait
+from landmarks.sample_pictures import portrait
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """The int8 ONNX twin that FaceLandmarker runs on the CPU by default, and its self-check."""
+import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -11,12 +13,13 @@ from onnx import numpy_helper
 
 from conftest import ROOT
 
-from landmarks.data import landmark_box
+from landmarks.geometry import landmark_box
 from landmarks.hardware import cpu_line
 from landmarks.metrics import nme_per_face
-from landmarks.models import BUNDLED, ModelError, load_folder
+from landmarks.model_folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
 from landmarks.predictor import FaceLandmarker
-from landmarks.runtime import ONNX_FILE, REFERENCE_FILE, compute_reference
+from landmarks.runners import compute_reference
+from landmarks.sample_pictures import portrait_path
 
 
 def test_bundled_model_runs_on_int8_onnx_by_default():
@@ -28,7 +31,7 @@ def test_bundled_model_runs_on_int8_onnx_by_default():
 
 
 def test_the_stored_reference_is_what_the_weights_give():
-    model = load_folder(BUNDLED)
+    model = load_network(BUNDLED)
     computed = compute_reference(model)
     with np.load(BUNDLED / REFERENCE_FILE) as stored:
         np.testing.assert_array_equal(stored["crops"], computed.crops)
@@ -106,7 +109,7 @@ def test_int8_points_match_the_torch_model_on_real_faces(test_records):
 
 
 def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
-    from landmarks.hub import export
+    from landmarks.publish import export
 
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()
@@ -117,3 +120,37 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and f"error: runtime 'onnx' needs a model folder with {ONNX_FILE}" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def no_torch_env(tmp_path) -> dict:
+    """An environment where ``import torch`` fails, as in an inference-only install."""
+    blocker = tmp_path / "no-torch"
+    blocker.mkdir(exist_ok=True)
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
+    return {**os.environ, "PYTHONPATH": str(blocker)}
+
+
+def test_without_torch_the_checked_twin_gives_the_same_points(tmp_path, test_records):
+    rec = test_records[3]
+    box = landmark_box(rec.points)
+    script = ("import json, sys; from landmarks import FaceLandmarker; fl = FaceLandmarker(); "
+              f"f = fl.predict_boxes({str(rec.image)!r}, [{list(box)}])[0]; "
+              "print(json.dumps([fl.runner.name, 'torch' in sys.modules and sys.modules['torch'] is not None, f.points.tolist()]))")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+    assert p.returncode == 0, p.stderr
+    name, imported, points = json.loads(p.stdout.splitlines()[-1])
+    assert name == "onnx-int8" and not imported
+    with_torch = FaceLandmarker(device="cpu", runtime="onnx").predict_boxes(rec.image, [box])[0].points
+    np.testing.assert_allclose(points, with_torch, atol=1e-3)  # the same twin on the same crop
+
+
+def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
+    from landmarks.publish import export
+
+    folder = export(BUNDLED, tmp_path / "m")
+    (folder / ONNX_FILE).unlink()
+    p = subprocess.run([sys.executable, "-m", "landmarks", "predict", str(portrait_path()), "--out", str(tmp_path / "o.json"),
+                        "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install torch, or the full "
+                                f"requirements), and the int8 twin cannot run instead: no {ONNX_FILE} in the model folder")

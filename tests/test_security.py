@@ -20,8 +20,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from landmarks import samples
-from landmarks.demo import BUSY
+from landmarks import sample_pictures
+from landmarks.annotate import BUSY
 
 UPLOADS = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
@@ -206,7 +206,7 @@ def test_pixel_count_is_checked_before_decoding(app_server, client, huge_png, ro
 def test_photos_are_processed_in_parallel(app_server, client, tmp_path):
     # a phone-sized photo: about half a second of work, long enough to overlap
     path = tmp_path / "group.jpg"
-    Image.fromarray(cv2.resize(samples.group_photo(4, 1024, 768), (2048, 1536))).save(path)
+    Image.fromarray(cv2.resize(sample_pictures.group_photo(4, 1024, 768), (2048, 1536))).save(path)
     uploaded = httpx.post(app_server.url + "gradio_api/upload", files={"files": ("group.jpg", path.read_bytes())}).json()[0]
     payload = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
     sessions = [Session(app_server) for _ in range(2)]
@@ -219,15 +219,15 @@ def test_photos_are_processed_in_parallel(app_server, client, tmp_path):
     assert max(starts) < min(ends), "the second photo waited for the first one"
     # and side by side they stay correct: the right faces for each of 8 photos sent at once
     group = tmp_path / "five.png"
-    Image.fromarray(samples.group_photo(5)).save(group)
-    files = [samples.portrait_path(), group] * 4
+    Image.fromarray(sample_pictures.group_photo(5)).save(group)
+    files = [sample_pictures.portrait_path(), group] * 4
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda p: client.predict(handle_file(str(p)), True, False, 40, api_name="/on_photo")[1], files))
     assert [r["faces"] for r in results] == [1, 5] * 4
 
 
 def test_bad_webcam_frames_are_skipped_and_the_stream_goes_on(app_server, huge_png):
-    frame = jpeg_frame(samples.webcam_frame(1))
+    frame = jpeg_frame(sample_pictures.webcam_frame(1))
     stream = Stream(app_server, frame)
     assert "1 face" in stream.status(30, until=lambda s: "fps" in s)
     for bad in ({"url": "data:image/jpeg;base64," + base64.b64encode(b"not a jpeg").decode()}, inline(huge_png)):
@@ -238,7 +238,7 @@ def test_bad_webcam_frames_are_skipped_and_the_stream_goes_on(app_server, huge_p
 
 
 def test_webcam_slots_go_to_live_clients_and_the_rest_are_told_to_wait(app_server):
-    frame = jpeg_frame(samples.webcam_frame(1))
+    frame = jpeg_frame(sample_pictures.webcam_frame(1))
     streams = [Stream(app_server, frame) for _ in range(app.WEBCAM_SLOTS + 2)]
     first = [s.status(30, until=lambda s: "fps" in s or s == BUSY) for s in streams]
     served = [s for s, status in zip(streams, first) if "fps" in status]
@@ -275,7 +275,7 @@ def test_a_login_when_asked_for_one():
         assert httpx.post(f"{api}/call/on_photo", json={"data": [None, True, False, 40, True]}).status_code == 401
         assert httpx.post(f"{api}/upload", files={"files": ("x.png", b"x")}).status_code == 401
         client = Client(server.url, auth=("ada", "analytical engine"), verbose=False)
-        result = client.predict(handle_file(str(samples.portrait_path())), True, False, 40, api_name="/on_photo")[1]
+        result = client.predict(handle_file(str(sample_pictures.portrait_path())), True, False, 40, api_name="/on_photo")[1]
         assert result["faces"] == 1
     finally:
         server.stop()

@@ -4,7 +4,7 @@ import pytest
 
 from landmarks.metrics import nme_per_face
 from landmarks.predictor import FaceLandmarker
-from landmarks.samples import webcam_clip
+from landmarks.sample_pictures import webcam_clip
 from landmarks.tracking import FaceTracker
 
 

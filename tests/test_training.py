@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from landmarks.hub import load_model
+from landmarks.model_folder import load_network
 from landmarks.trainer import TrainConfig, train
 
 
@@ -34,7 +34,7 @@ def test_run_folder_has_logs_curves_and_best_model(run):
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert json.loads((out / "log.json").read_text())["recipe"]["name"] == "tutorial"
     assert (out / "curves.png").stat().st_size > 10_000
-    model = load_model(out / "best")
+    model = load_network(out / "best")
     assert model.preprocess.size == 64 and not model.training
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["recipe"] == "tutorial" and config["preprocess"]["channels"] == 1
@@ -145,10 +145,10 @@ def test_runs_under_torchrun_with_ddp(data_dir, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]  # logged once, by rank 0
-    assert load_model(tmp_path / "best").preprocess.size == 64
+    assert load_network(tmp_path / "best").preprocess.size == 64
 
 
 def test_compiled_training_runs(data_dir, tmp_path):
     """--compile (torch.compile, meant for GPUs) trains and saves like the eager path."""
     result = train(tiny(data_dir, tmp_path, recipe="pip-v1", epochs=1, limit=64, compile=True))
-    assert result["history"][0]["epoch"] == 1 and load_model(tmp_path / "best").head.name == "pip"
+    assert result["history"][0]["epoch"] == 1 and load_network(tmp_path / "best").head.name == "pip"

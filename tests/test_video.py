@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from landmarks.images import to_rgb_array
+from landmarks.image_io import to_rgb_array
 from landmarks.predictor import FaceLandmarker
 from landmarks.records import CSV_COLUMNS
 from landmarks.video import VideoError, probe, process_video

@@ -19,6 +19,9 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--input-size", type=int)
+    p.add_argument("--init", metavar="MODEL_FOLDER", help="start from this model's weights (fine-tuning; same head and crop as the recipe)")
+    p.add_argument("--extra", metavar="DATA", help="training-only faces: an annotation file or a folder with labels.xml (never validated on)")
+    p.add_argument("--extra-ratio", type=float, default=1.0, help="extra faces drawn each epoch per main training face (default 1)")
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="auto (default): bf16 on GPUs and on CPUs with native bf16 where it measures faster, else fp32")
@@ -27,10 +30,10 @@ def main(argv=None) -> int:
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
-    from landmarks.data import DatasetError
+    from landmarks.annotations import DatasetError
     from landmarks.evaluate import save_report
-    from landmarks.hub import PushError, push
-    from landmarks.models import ModelError
+    from landmarks.model_folder import ModelError
+    from landmarks.publish import PushError, push
     from landmarks.trainer import TrainConfig, train
 
     cfg = TrainConfig(
@@ -46,6 +49,9 @@ def main(argv=None) -> int:
         precision=a.precision,
         compile=a.compile,
         progress=not a.no_progress,
+        init=a.init,
+        extra=a.extra,
+        extra_ratio=a.extra_ratio,
     )
     try:
         result = train(cfg)

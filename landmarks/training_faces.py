@@ -14,8 +14,9 @@ import torch
 from tqdm import tqdm
 
 from . import geometry
-from .data import DatasetError, FaceRecord, landmark_box
-from .images import ImageError, to_rgb_array
+from .annotations import DatasetError, FaceRecord
+from .geometry import landmark_box
+from .image_io import ImageError, to_rgb_array
 from .scheme import NUM_POINTS
 
 CONTEXT = 2.0

@@ -1,156 +1,50 @@
-"""Hugging Face Hub I/O: model specs, pushing a model with its card, pulling with fallbacks.
+"""Publishing a model: a self-contained folder (``export``), its model card, and ``push`` to the Hub.
 
-A model *spec* is a local ``save_pretrained`` folder or a Hub repo id with an optional
-revision, ``user/repo@rev``.  Downloads go through ``huggingface_hub`` and its cache;
-the token comes from the usual places (``HF_TOKEN``, ``hf auth login``), never from code.
+Training and the command line use this; inference never imports it.
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, ModelCardData, hf_hub_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, ModelCardData
 
-from .hub_errors import REPO_ID, http_status, short_error
-from .models import BUNDLED, CONFIG, WEIGHTS, ModelError, load_folder, upgrade_config
+from .hub_errors import REPO_ID, short_error
+from .model_folder import (CED_PLOT, CONFIG, METRICS, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network,
+                           upgrade_config)
 from .preprocess import Preprocess
-from .network import LandmarkNet
-from .runtime import ONNX_FILE, REFERENCE_FILE, write_reference
+from .runners import write_reference
 
-METRICS, CED_PLOT = "metrics.json", "ced.png"
 RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels with the model
-
-
-def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
-    """``None`` for a local folder (existing or not), else (repo_id, revision)."""
-    repo, _, revision = str(spec).partition("@")
-    if Path(spec).exists() or not REPO_ID.match(repo):
-        return None
-    return repo, revision or None
-
-
-def download(repo_id: str, revision: str | None = None, local_only: bool = False, endpoint: str | None = None) -> Path:
-    """The folder (in the Hub cache) holding the repo's weights and config."""
-    paths = [
-        hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
-        for name in (CONFIG, WEIGHTS)
-    ]
-    for name in (ONNX_FILE, REFERENCE_FILE):  # optional: the fast CPU twin and what it is checked against
-        try:
-            hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            pass
-    return Path(paths[0]).parent
-
-
-@dataclass
-class Resolved:
-    model: LandmarkNet
-    source: str  # which model, from where: shown to people
-    fell_back: str | None = None  # why the requested model was not used
-
-
-def _fetch(repo: str, revision: str | None, endpoint: str | None) -> Path:
-    HfApi(endpoint=endpoint).model_info(repo, revision=revision, timeout=10)
-    return download(repo, revision, endpoint=endpoint)
-
-
-def _within(deadline: float, fn, *args):
-    """``fn(*args)`` in a daemon thread, given up on after ``deadline`` seconds (TimeoutError):
-    a Hub that stalls mid-download must not hold the app's start for minutes.  The thread
-    may finish later; nothing waits for it."""
-    box: dict = {}
-
-    def work():
-        try:
-            box["value"] = fn(*args)
-        except BaseException as e:  # handed to the caller
-            box["error"] = e
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    t.join(deadline)
-    if t.is_alive():
-        raise TimeoutError(f"no complete answer within {deadline:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-
-def resolve(spec: str | Path | None, device="cpu", fallback: bool = True, endpoint: str | None = None,
-            deadline: float | None = None) -> Resolved:
-    """Load a model: local folder, or Hub repo -> local Hub cache -> bundled model.
-
-    The Hub gets ``deadline`` seconds (default ``$LANDMARKS_HUB_DEADLINE``, else 60) for the
-    whole download.  Without ``fallback`` a model that cannot be had raises :class:`ModelError`.
-    """
-    if spec is None:
-        return Resolved(load_folder(BUNDLED, device), "the bundled model")
-    deadline = float(os.environ.get("LANDMARKS_HUB_DEADLINE", 60)) if deadline is None else deadline
-    try:
-        parsed = parse_spec(spec)
-        if parsed is None:
-            return Resolved(load_folder(Path(spec), device), f"local folder {spec}")
-        repo, revision = parsed
-        name = f"{repo}@{revision}" if revision else repo
-        try:
-            folder = _within(deadline, _fetch, repo, revision, endpoint)
-            return Resolved(load_folder(folder, device), f"Hub repo {name}")
-        except (RepositoryNotFoundError, RevisionNotFoundError):
-            raise ModelError(f"model {name}: no such repository or revision on the Hub (or no access)") from None
-        except EntryNotFoundError:
-            raise ModelError(f"model {name}: the repository has no {WEIGHTS} and {CONFIG}") from None
-        except ModelError:
-            raise
-        except Exception as e:
-            status = http_status(e)
-            if status == 401:  # a token was sent and refused: the cache would hide a real mistake
-                raise ModelError(f"model {name}: unauthorised: the Hub refused the token (401); "
-                                 "check HF_TOKEN or `hf auth login`") from None
-            if status == 403:
-                raise ModelError(f"model {name}: forbidden: this token has no access to the repository (403)") from None
-            # refused, timed out, stalled, HF_HUB_OFFLINE, server error -- whatever the client's HTTP
-            # stack raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
-            if isinstance(e, OfflineModeIsEnabled):
-                why = "offline mode: HF_HUB_OFFLINE is set"
-            elif isinstance(e, TimeoutError):
-                why = f"the Hub stalled: {e}"
-            else:
-                why = "the Hub could not be reached"
-            try:
-                folder = download(repo, revision, local_only=True, endpoint=endpoint)
-            except (LocalEntryNotFoundError, EntryNotFoundError):
-                raise ModelError(f"model {name}: {why} ({short_error(e)}) and the local cache has no copy") from None
-            return Resolved(load_folder(folder, device), f"Hub repo {name}, from the local cache ({why})")
-    except ModelError as e:
-        if not fallback or not (BUNDLED / WEIGHTS).is_file():  # a Space deployed with --model ships no bundled weights
-            raise
-        return Resolved(load_folder(BUNDLED, device), "the bundled model", fell_back=str(e))
-
-
-def load_model(spec: str | Path | None = None, device="cpu") -> LandmarkNet:
-    """The model a spec names (default: the bundled one), or ModelError; no silent fallback."""
-    return resolve(spec, device, fallback=False).model
-
-
-
-# ---- pushing ----------------------------------------------------------------
 
 
 class PushError(RuntimeError):
     """The Hub refused or could not be reached; the local model is untouched."""
+
+
+# Sources a model may be trained on besides 300-W, by the folder name training records
+# (trainer.Trainer.sources), with what a user of the weights must know about them.
+KNOWN_SOURCES = {
+    "youtube68": "youtube68: 4232 video frames of 347 people from the YouTube Faces Database (Wolf, Hassner"
+                 " and Maoz, CVPR 2011; non-commercial research use) with 68 points of unknown, probably"
+                 " automatic origin (via udacity/P1_Facial_Keypoints, MIT); used for training only, never"
+                 " for choosing epochs or for the figures above",
+}
+
+
+def _extra_data(config: dict) -> str:
+    lines = []
+    for source in config.get("training_data") or []:
+        if source.get("role", "").startswith("training and validation"):
+            continue
+        if source.get("role") == "initial weights":
+            lines.append(f"- fine-tuned from the weights in `{source.get('name', '?')}`")
+        else:
+            name = source.get("name", "?")
+            known = KNOWN_SOURCES.get(name, f"`{name}`")
+            lines.append(f"- {known} ({source.get('role', 'extra')})")
+    return "\n\nAlso:\n\n" + "\n".join(lines) if lines else ""
 
 
 def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
@@ -204,7 +98,7 @@ Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {pre['channe
 
 300-W (Sagonas et al., 2013): 2014 training faces (AFW, HELEN train, LFPW train); model selection
 on a fixed 10 % validation split of them; the common test set (HELEN test + LFPW test, 554 faces)
-only for the figures above.
+only for the figures above.{_extra_data(config)}
 
 ## Use
 
@@ -234,7 +128,7 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     """A self-contained model folder: weights (fp16 with ``half``), config, figures, card;
     with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces."""
     src, dest = _model_folder(Path(src)), Path(dest)
-    model = load_folder(src)
+    model = load_network(src)
     dest.mkdir(parents=True, exist_ok=True)
     if int8_labels:
         from .quantize import export_int8, face_crops
@@ -261,7 +155,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     """
     path = Path(path)
     folder = _model_folder(path)
-    load_folder(folder)  # raises ModelError with the reason
+    load_network(folder)  # raises ModelError with the reason
     if not REPO_ID.match(repo_id):
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
     card = model_card(folder, repo_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geometry import landmark_box
 from .scheme import NUM_POINTS
 
 
@@ -24,13 +25,6 @@ class FaceRecord:
     image: Path  # absolute path of the photo
     box: tuple[float, float, float, float]  # x, y, w, h in image pixels
     points: np.ndarray  # (68, 2) float32, 0-based pixel coordinates
-
-
-def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Tight box (x, y, w, h) around the points: the box papers evaluate with."""
-    x0, y0 = points.min(axis=0)
-    x1, y1 = points.max(axis=0)
-    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
 
 
 def _number(value: str | None, what: str, where: str) -> float:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .drawing import draw_faces
-from .images import ImageError, to_rgb_array
+from .image_io import ImageError, to_rgb_array
 from .openness import BlinkCounter, eye_aspect_ratio
 from .predictor import Face, FaceLandmarker
 from .records import face_record

@@ -10,19 +10,17 @@ the model folder, else computed from the PyTorch weights) must match PyTorch's, 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from .models import ModelError
+from .model_folder import ONNX_FILE, REFERENCE_FILE, LoadedModel, ModelError, ModelSpec, torch_installed
 
 log = logging.getLogger(__name__)  # without logging set up, Python prints warnings as one line on stderr
 
-ONNX_FILE = "model.int8.onnx"
-REFERENCE_FILE = "reference.npz"
 RUNTIMES = ("auto", "torch", "onnx")
 
 # Tolerances of the self-check, set by measurement on the reference crops (bundled model,
@@ -45,10 +43,12 @@ class TorchRunner:
     def __init__(self, model, device):
         self.model, self.device = model, device
 
-    @torch.inference_mode()
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
-        points, confidence = self.model.predict(t)
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
+            points, confidence = self.model.predict(t)
         return points.float().cpu().numpy(), confidence.float().cpu().numpy()
 
 
@@ -59,13 +59,22 @@ class OnnxRunner:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points, confidence = self.session.run(None, {"crops": x})
         return points, confidence
+
+
+def _threads() -> int:
+    """PyTorch's thread count where it is installed (the two runtimes compared alike), else the usable cores."""
+    if torch_installed():
+        import torch
+
+        return torch.get_num_threads()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def onnx_available() -> bool:
@@ -83,7 +92,7 @@ def reference_crops(model) -> np.ndarray:
     """uint8 crops (N, S, S, C) in the model's input format: the public-domain portrait's
     face turned by -20..20 degrees and scaled by 0.9..1.1, mirrored too.  Faces only: on a
     non-face the best cell of a point is a coin toss, so its points say nothing of the kernels."""
-    from .samples import portrait
+    from .sample_pictures import portrait
 
     rgb = portrait()
     x, y, w, h = _PORTRAIT_FACE
@@ -105,7 +114,7 @@ class Reference:
 
 def compute_reference(model) -> Reference:
     crops = reference_crops(model)
-    points, confidence = TorchRunner(model.float().cpu().eval(), torch.device("cpu"))(model.preprocess.normalise(crops))
+    points, confidence = TorchRunner(model.float().cpu().eval(), "cpu")(model.preprocess.normalise(crops))
     return Reference(crops, points, confidence)
 
 
@@ -117,19 +126,21 @@ def write_reference(model, folder: Path) -> Path:
     return path
 
 
-def load_reference(model, folder: Path | None) -> Reference:
-    """The folder's ``reference.npz`` when it fits the model, else computed from the weights."""
-    path = Path(folder) / REFERENCE_FILE if folder else None
+def load_reference(loaded: LoadedModel) -> Reference | None:
+    """The folder's ``reference.npz`` when it fits the model, else computed from the weights
+    (None without them: torch not installed)."""
+    path = Path(loaded.folder) / REFERENCE_FILE if loaded.folder else None
     if path is not None and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as f:
                 ref = Reference(f["crops"], f["points"], f["confidence"])
-            s, c = model.preprocess.size, model.preprocess.channels
-            if ref.crops.dtype == np.uint8 and ref.crops.shape[1:] == (s, s, c) and ref.points.shape[1:] == (model.num_points, 2):
+            spec = loaded.spec
+            s, c = spec.preprocess.size, spec.preprocess.channels
+            if ref.crops.dtype == np.uint8 and ref.crops.shape[1:] == (s, s, c) and ref.points.shape[1:] == (spec.num_points, 2):
                 return ref
         except Exception:  # unreadable: the weights give the same answer, a little slower
             pass
-    return compute_reference(model)
+    return compute_reference(loaded.network) if loaded.network is not None else None
 
 
 @dataclass(frozen=True)
@@ -146,44 +157,59 @@ class Check:
                 f"face scores by up to {self.score_error:.3f} (tolerance {SCORE_TOLERANCE})")
 
 
-def check(runner, model, reference: Reference) -> Check:
+def check(runner, spec: ModelSpec, reference: Reference) -> Check:
     """How far a runner's outputs are from the reference (the fp32 weights') on the reference crops."""
-    points, confidence = runner(model.preprocess.normalise(reference.crops))
+    points, confidence = runner(spec.preprocess.normalise(reference.crops))
     point_error = np.linalg.norm(points - reference.points, axis=2).mean(axis=1).max()
     score_error = np.abs(confidence.mean(axis=1) - reference.confidence.mean(axis=1)).max()
     return Check(float(point_error), float(score_error))
 
 
-def make_runner(model, device: torch.device, runtime: str = "auto"):
+def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto"):
     """``auto``: the int8 ONNX model when the model folder has one, the device is the CPU,
     onnxruntime is installed and the twin passes its self-check on this CPU; otherwise PyTorch.
     ``onnx``: the twin, checked all the same (a warning if it fails).  The runner's ``note``
-    says which runtime runs and why."""
+    says which runtime runs and why.  Without torch installed (an inference-only install)
+    only the checked twin can run; anything else is a ModelError saying what to install."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    folder = getattr(model, "folder", None)
+    folder = loaded.folder
     path = Path(folder) / ONNX_FILE if folder else None
-    usable = path is not None and path.is_file() and device.type == "cpu"
+    usable = path is not None and path.is_file() and getattr(device, "type", device) == "cpu"
     if runtime == "onnx" and not usable:
         # a missing model file, like a missing weights file: the CLI reports it in one line
         raise ModelError(f"runtime 'onnx' needs a model folder with {ONNX_FILE} and the CPU (model: {folder}, device: {device})")
-    torch_runner = TorchRunner(model, device)
+    torch_runner = TorchRunner(loaded.network, device) if loaded.network is not None else None
+    no_torch = "PyTorch is not installed (pip install torch, or the full requirements)"
     if runtime == "torch" or not usable or not onnx_available():
-        torch_runner.note = "as asked" if runtime == "torch" else (
-            f"no {ONNX_FILE} in the model folder" if path is not None and not path.is_file() else "no int8 twin for this device")
+        why = "as asked" if runtime == "torch" else (
+            f"no {ONNX_FILE} in the model folder" if path is not None and not path.is_file()
+            else "no int8 twin for this device" if not usable else "onnxruntime is not installed")
+        if torch_runner is None:
+            raise ModelError(f"model {folder}: {no_torch}, and the int8 twin cannot run instead: {why}")
+        torch_runner.note = why
         return torch_runner
     from .hardware import cpu_info
 
     cpu = cpu_info()["model"]
     try:
         runner = OnnxRunner(path)
-        result = check(runner, model, load_reference(model, folder))
+        reference = load_reference(loaded)
+        result = check(runner, loaded.spec, reference) if reference is not None else None
     except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
-        if runtime == "onnx":
-            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        if runtime == "onnx" or torch_runner is None:
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {first})") from None
         torch_runner.note = f"the int8 twin could not be loaded ({type(e).__name__}), so PyTorch runs"
-        log.warning("%s: cannot be loaded (%s: %s); using PyTorch", path, type(e).__name__, str(e).splitlines()[0][:160])
+        log.warning("%s: cannot be loaded (%s: %s); using PyTorch", path, type(e).__name__, first)
         return torch_runner
+    if result is None:  # no torch and no reference.npz: nothing to check the twin against
+        message = f"the int8 twin cannot be checked: no {REFERENCE_FILE} in the model folder and {no_torch}"
+        if runtime != "onnx":
+            raise ModelError(f"model {folder}: {message}")
+        log.warning("%s; running it anyway, as asked", message)
+        runner.note = message
+        return runner
     if result.passed:
         runner.note = f"checked on this CPU ({cpu}): {result}"
         return runner
@@ -192,6 +218,8 @@ def make_runner(model, device: torch.device, runtime: str = "auto"):
         log.warning("%s; running it anyway, as asked", message)
         runner.note = message
         return runner
+    if torch_runner is None:
+        raise ModelError(f"model {folder}: {message}, and {no_torch}")
     log.warning("%s; using PyTorch", message)
     torch_runner.note = f"{message}, so PyTorch runs"
     return torch_runner

@@ -1,0 +1,282 @@
+"""The model folder: its files, the bundled default, loading one, and resolving a model spec.
+
+A *spec* is a local ``save_pretrained`` folder or a Hub repo id with an optional revision,
+``user/repo@rev``.  Loading gives a :class:`LoadedModel` that says what was loaded and from
+where; the runtime reads the folder from it (for the int8 twin).  Downloads go through
+``huggingface_hub`` and its cache; the token comes from the usual places (``HF_TOKEN``,
+``hf auth login``), never from code.  Publishing (export, card, push) is ``publish.py``.
+
+torch is imported only when a network is built, so that file names and config checks
+are available to torch-free code (deploying a Space).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from .hub_errors import REPO_ID, http_status, short_error
+from .preprocess import Preprocess
+from .scheme import NUM_POINTS
+
+BUNDLED = Path(__file__).resolve().parent / "pretrained"
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+ONNX_FILE = "model.int8.onnx"  # the int8 twin for CPUs (runners.py)
+REFERENCE_FILE = "reference.npz"  # what the twin is checked against (runners.py)
+METRICS, CED_PLOT = "metrics.json", "ced.png"  # written by evaluate --save
+REQUIRED_FILES = (CONFIG, WEIGHTS)
+INFERENCE_FILES = (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)  # everything inference reads
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found or loaded, with the reason."""
+
+
+# What a config.json may say: a downloaded folder is a stranger's file, and an input size of
+# 2400 loads fine and then takes 23 s a face.
+_CONFIG_BOUNDS = {
+    "arch": {"resnet18"},
+    "head": {"regress", "pip"},
+    "num_points": {NUM_POINTS},
+    "preprocess.channels": {1, 3},
+    "preprocess.size": range(32, 513),
+    "preprocess.margin": (0.0, 1.0),
+    "preprocess.mean": (0.0, 1.0),
+    "preprocess.std": (0.01, 1.0),
+    "preprocess.square": {True, False},
+}
+# config.json before the preprocessing spec had its own key: flat names -> Preprocess fields
+_LEGACY_PREPROCESS = {"input_size": "size", "in_channels": "channels", "margin": "margin", "square": "square",
+                      "mean": "mean", "std": "std"}
+
+
+def upgrade_config(config: dict) -> dict:
+    """A config in today's layout: the flat preprocessing keys of older folders moved under ``preprocess``."""
+    if not isinstance(config, dict):
+        raise ValueError("config.json is not a JSON object")
+    old = {new: config[key] for key, new in _LEGACY_PREPROCESS.items() if key in config}
+    if not old:
+        return config
+    rest = {k: v for k, v in config.items() if k not in _LEGACY_PREPROCESS}
+    return {**rest, "preprocess": {**old, **rest.get("preprocess", {})}}
+
+
+def check_config(config) -> dict:
+    """The config (upgraded), or ValueError naming the first value out of bounds."""
+    config = upgrade_config(config)
+    preprocess = config.get("preprocess", {})
+    if not isinstance(preprocess, dict):
+        raise ValueError("config.json: preprocess is not a JSON object")
+    for key, allowed in _CONFIG_BOUNDS.items():
+        group, _, name = key.rpartition(".")
+        where = preprocess if group else config
+        if name not in where:
+            continue
+        value = where[name]
+        if isinstance(allowed, tuple):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and allowed[0] <= value <= allowed[1]
+            shown = f"{allowed[0]} to {allowed[1]}"
+        elif isinstance(allowed, range):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in allowed
+            shown = f"{allowed.start} to {allowed.stop - 1}"
+        else:
+            ok = type(value) is type(next(iter(allowed))) and value in allowed
+            shown = ", ".join(map(str, sorted(allowed, key=str)))
+        if not ok:
+            raise ValueError(f"config.json: {key} is {value!r}, expected {shown}")
+    return config
+
+
+def read_config(folder: Path) -> dict:
+    """A model folder's checked config, or ModelError saying what is wrong with the folder."""
+    if not folder.is_dir():
+        raise ModelError(f"model {folder}: no such folder")
+    # safetensors only: a pickle file in a downloaded folder is never executed
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            raise ModelError(f"model {folder}: {name} missing (expected a save_pretrained folder)")
+    try:
+        return check_config(json.loads((folder / CONFIG).read_text()))
+    except Exception as e:  # corrupt JSON, values out of bounds
+        raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
+
+
+def load_network(folder: Path, device="cpu"):
+    """A model folder -> its LandmarkNet in eval mode, or ModelError saying what is wrong."""
+    import safetensors.torch
+
+    from .heads import LEGACY_KEYS
+    from .network import LandmarkNet
+
+    config = read_config(folder)
+    # built from config.json + strict safetensors load rather than the mixin's from_pretrained,
+    # which prints to stdout and would fall back to a pickle file
+    try:
+        model = LandmarkNet(**config)
+        state = safetensors.torch.load_file(folder / WEIGHTS)
+        model.load_state_dict({LEGACY_KEYS.get(k, k): v for k, v in state.items()}, strict=True)
+    except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
+        raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
+    return model.float().to(device).eval()
+
+
+# heads whose output says how sure the model is that a crop holds a face (heads.py: has_confidence)
+HEADS_WITH_CONFIDENCE = {"pip"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What inference needs to know of a model besides its weights, from config.json (no torch)."""
+
+    preprocess: Preprocess
+    head: str
+    num_points: int = NUM_POINTS
+
+    @property
+    def has_confidence(self) -> bool:
+        return self.head in HEADS_WITH_CONFIDENCE
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ModelSpec":
+        return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS))
+
+    @classmethod
+    def of_network(cls, network) -> "ModelSpec":
+        return cls(network.preprocess, network.head.name, network.num_points)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What was loaded: its spec, the network (None where torch is not installed: then only
+    the folder's int8 ONNX twin can run), the folder it came from (None for a network built
+    in memory), which model from where in words, and why a requested model was not used."""
+
+    spec: ModelSpec
+    network: object | None  # LandmarkNet
+    folder: Path | None
+    source: str
+    fell_back: str | None = None
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def load_folder(folder: str | Path, device="cpu", source: str | None = None) -> LoadedModel:
+    folder = Path(folder)
+    spec = ModelSpec.from_config(read_config(folder))
+    network = load_network(folder, device) if torch_installed() else None
+    return LoadedModel(spec, network, folder, source or f"local folder {folder}")
+
+
+def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
+    """``None`` for a local folder (existing or not), else (repo_id, revision)."""
+    repo, _, revision = str(spec).partition("@")
+    if Path(spec).exists() or not REPO_ID.match(repo):
+        return None
+    return repo, revision or None
+
+
+def download(repo_id: str, revision: str | None = None, local_only: bool = False, endpoint: str | None = None) -> Path:
+    """The folder (in the Hub cache) holding the repo's weights and config."""
+    paths = [
+        hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
+        for name in (CONFIG, WEIGHTS)
+    ]
+    for name in (ONNX_FILE, REFERENCE_FILE):  # optional: the fast CPU twin and what it is checked against
+        try:
+            hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            pass
+    return Path(paths[0]).parent
+
+
+def _fetch(repo: str, revision: str | None, endpoint: str | None) -> Path:
+    HfApi(endpoint=endpoint).model_info(repo, revision=revision, timeout=10)
+    return download(repo, revision, endpoint=endpoint)
+
+
+def _within(deadline: float, fn, *args):
+    """``fn(*args)`` in a daemon thread, given up on after ``deadline`` seconds (TimeoutError):
+    a Hub that stalls mid-download must not hold the app's start for minutes.  The thread
+    may finish later; nothing waits for it."""
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(deadline)
+    if t.is_alive():
+        raise TimeoutError(f"no complete answer within {deadline:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+
+def resolve(spec: str | Path | None = None, device="cpu", fallback: bool = True, endpoint: str | None = None,
+            deadline: float | None = None) -> LoadedModel:
+    """Load a model: local folder, or Hub repo -> local Hub cache -> bundled model.
+
+    The Hub gets ``deadline`` seconds (default ``$LANDMARKS_HUB_DEADLINE``, else 60) for the
+    whole download.  Without ``fallback`` a model that cannot be had raises :class:`ModelError`.
+    """
+    if spec is None:
+        return load_folder(BUNDLED, device, "the bundled model")
+    deadline = float(os.environ.get("LANDMARKS_HUB_DEADLINE", 60)) if deadline is None else deadline
+    try:
+        parsed = parse_spec(spec)
+        if parsed is None:
+            return load_folder(Path(spec), device)
+        repo, revision = parsed
+        name = f"{repo}@{revision}" if revision else repo
+        try:
+            folder = _within(deadline, _fetch, repo, revision, endpoint)
+            return load_folder(folder, device, f"Hub repo {name}")
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            raise ModelError(f"model {name}: no such repository or revision on the Hub (or no access)") from None
+        except EntryNotFoundError:
+            raise ModelError(f"model {name}: the repository has no {WEIGHTS} and {CONFIG}") from None
+        except ModelError:
+            raise
+        except Exception as e:
+            status = http_status(e)
+            if status == 401:  # a token was sent and refused: the cache would hide a real mistake
+                raise ModelError(f"model {name}: unauthorised: the Hub refused the token (401); "
+                                 "check HF_TOKEN or `hf auth login`") from None
+            if status == 403:
+                raise ModelError(f"model {name}: forbidden: this token has no access to the repository (403)") from None
+            # refused, timed out, stalled, HF_HUB_OFFLINE, server error -- whatever the client's HTTP
+            # stack raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
+            if isinstance(e, OfflineModeIsEnabled):
+                why = "offline mode: HF_HUB_OFFLINE is set"
+            elif isinstance(e, TimeoutError):
+                why = f"the Hub stalled: {e}"
+            else:
+                why = "the Hub could not be reached"
+            try:
+                folder = download(repo, revision, local_only=True, endpoint=endpoint)
+            except (LocalEntryNotFoundError, EntryNotFoundError):
+                raise ModelError(f"model {name}: {why} ({short_error(e)}) and the local cache has no copy") from None
+            return load_folder(folder, device, f"Hub repo {name}, from the local cache ({why})")
+    except ModelError as e:
+        if not fallback or not (BUNDLED / WEIGHTS).is_file():  # a Space deployed with --model ships no bundled weights
+            raise
+        return replace(load_folder(BUNDLED, device, "the bundled model"), fell_back=str(e))
