@@ -304,7 +304,7 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
 
 # Gradio's webcam button says "Record", which sounds like saving a video: its own
 # translation keys, given here, say what it does (custom strings are looked up first)
-BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop streaming"})
+BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop"})  # longer wraps in the button
 
 
 def main(argv=None) -> None:

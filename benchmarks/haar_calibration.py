@@ -1,10 +1,11 @@
-"""Fit the Haar-box -> landmark-box calibration (landmarks.detect.HAAR_TO_LANDMARK_BOX).
+"""Fit a detector's box -> landmark-box calibration (``calibration`` of the detectors in
+landmarks/detect.py).
 
-    python benchmarks/haar_calibration.py [--data ../shared/data/ibug300w]
+    python benchmarks/haar_calibration.py [--detector fast|haar] [--data ../shared/data/ibug300w]
 
-Runs OpenCV's Haar cascade on the training split (never the test files), matches each
-annotated face to its detection and prints the median centre offset and size of the
-tight landmark box in units of the Haar box width.
+Runs the detector on the training split (never the test files), matches each annotated
+face to its detection and prints the median centre offset and size of the tight landmark
+box in units of the detector box width.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from landmarks.annotations import read_xml, split_train_val  # noqa: E402
 from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import HaarDetector  # noqa: E402
+from landmarks.detect import make_detector  # noqa: E402
 from landmarks.detect import match_detections  # noqa: E402
 from landmarks.image_io import to_rgb_array  # noqa: E402
 
@@ -26,9 +27,10 @@ from landmarks.image_io import to_rgb_array  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"))
+    p.add_argument("--detector", default="fast", choices=["fast", "haar"])
     a = p.parse_args()
     train, _ = split_train_val(read_xml(Path(a.data) / "labels_train.xml"))
-    detector, rows = HaarDetector(), []
+    detector, rows = make_detector(a.detector), []
     for image, group in groupby(train, key=lambda r: r.image):
         gts = [landmark_box(r.points) for r in group]
         boxes, _ = detector(to_rgb_array(image))
@@ -38,7 +40,7 @@ def main() -> None:
                 rows.append(((x + w / 2 - hx - hw / 2) / hw, (y + h / 2 - hy - hh / 2) / hw, w / hw, h / hw))
     rows = np.array(rows)
     print(f"matched {len(rows)} of {len(train)} training faces")
-    print("HAAR_TO_LANDMARK_BOX = (%.3f, %.3f, %.3f, %.3f)" % tuple(np.median(rows, axis=0)))
+    print(f"{a.detector}: calibration = (%.3f, %.3f, %.3f, %.3f)" % tuple(np.median(rows, axis=0)))
     print("spread (std):          (%.3f, %.3f, %.3f, %.3f)" % tuple(rows.std(axis=0)))
 
 

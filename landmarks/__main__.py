@@ -23,7 +23,7 @@ def _evaluate(a) -> int:
         summary = save_report(a.model, a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
         print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
-    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime)
+    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector)
     nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json, flip=a.flip)
     if a.ced:
         plot_ced({f"{a.model or 'bundled'} ({a.boxes} boxes), NME {summary.get('nme')}%": nmes}, a.ced)
@@ -122,7 +122,10 @@ def main(argv=None) -> int:
     ev = sub.add_parser("evaluate", help="NME / failure rate / AUC on an annotation file")
     ev.add_argument("labels", help="dlib XML file or folder of .pts files")
     ev.add_argument("--model", help="model folder or Hub repo id user/repo[@rev] (default: the bundled model)")
-    ev.add_argument("--boxes", choices=["gt", "haar"], default="gt")
+    ev.add_argument("--boxes", choices=["gt", "detector", "haar"], default="gt",
+                    help="gt: each face's tight landmark box (the papers' protocol); detector: the faces --detector finds "
+                    "(haar: the older name of detector)")
+    ev.add_argument("--detector", choices=["fast", "haar"], default="fast", help="with --boxes detector (default: fast)")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                     help="auto: int8 ONNX Runtime on the CPU when the model has it (as FaceLandmarker does)")

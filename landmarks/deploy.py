@@ -19,6 +19,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 
 from .hub_errors import REPO_ID, http_status, short_error
 from .model_folder import INFERENCE_FILES as MODEL_FILES  # model_folder imports torch only to build a network
+from .model_folder import ONNX_FILE, REFERENCE_FILE
 from .model_folder import REQUIRED_FILES as REQUIRED_MODEL_FILES
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py, requirements.txt, README.md, landmarks/
@@ -27,7 +28,7 @@ VARIABLE = "LANDMARKS_MODEL"  # read by app.py when no --model is given
 TOP_FILES = ("app.py", "requirements.txt")  # plus README.md, rewritten by space_readme()
 TRAINING_ONLY = "# training only"  # requirements.txt lines an inference-only Space leaves out
 # what the int8 twin needs to run, checked, without torch
-TWIN_FILES = ("model.int8.onnx", "reference.npz")
+TWIN_FILES = (ONNX_FILE, REFERENCE_FILE)
 LFS_POINTER = b"version https://git-lfs"  # what a checkout without git-lfs holds in place of an LFS file
 SPACE_PYTHON = "3.11"  # the Python the tests and benchmarks run on
 

@@ -25,11 +25,11 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
     """Per-face NMEs (fractions) and a summary dict (NME/FR/AUC in percent, ms_per_face).
 
     ``boxes="gt"`` crops each face at its tight landmark box (the papers' protocol);
-    ``boxes="haar"`` runs the detector first and scores the faces it found, each refined
-    as ``FaceLandmarker`` does.  ``flip``: average with the mirrored crop (test-time augmentation).
+    ``boxes="detector"`` runs the landmarker's detector first and scores the faces it found,
+    each refined as ``FaceLandmarker`` does (``"haar"``: the older name of the same).  ``flip``: average with the mirrored crop (test-time augmentation).
     """
-    if boxes not in ("gt", "haar"):
-        raise ValueError(f"boxes must be 'gt' or 'haar', not {boxes!r}")
+    if boxes not in ("gt", "detector", "haar"):
+        raise ValueError(f"boxes must be 'gt' or 'detector', not {boxes!r}")
     records = read_annotations(labels)
     preds, gts = [], []
     net_seconds, detected, rejected = 0.0, 0, 0
@@ -61,7 +61,9 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
     # int8 kernels differ between CPUs: a figure names the runtime and the CPU it came from
     summary["runtime"] = landmarker.runner.name
     summary["cpu"] = cpu_line()
-    if boxes == "haar":
+    if boxes != "gt":
+        summary["detector"] = type(landmarker.detector).__name__
+        summary["refine"] = landmarker.refine
         summary["detected"] = detected
         summary["faces"] = len(records)
     return nmes, summary

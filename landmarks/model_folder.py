@@ -127,7 +127,7 @@ def load_network(folder: Path, device="cpu"):
         model = LandmarkNet(**config)
         state = safetensors.torch.load_file(folder / WEIGHTS)
         model.load_state_dict({LEGACY_KEYS.get(k, k): v for k, v in state.items()}, strict=True)
-    except Exception as e:  # corrupt JSON, truncated safetensors, wrong keys or shapes
+    except Exception as e:  # truncated safetensors, wrong keys or shapes
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
     return model.float().to(device).eval()
 

@@ -44,7 +44,6 @@ class LandmarkNet(
         if arch != "resnet18":
             raise ValueError(f"unsupported arch {arch!r}")
         self.num_points = num_points
-        self.training_data = training_data
         self.preprocess = Preprocess(**(preprocess or {}))
         net = torchvision.models.resnet18(weights=None)
         net.conv1 = nn.Conv2d(self.preprocess.channels, 64, kernel_size=7, stride=2, padding=3, bias=False)

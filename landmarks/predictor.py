@@ -73,11 +73,13 @@ class FaceLandmarker:
     (68, 2)
 
     ``model``: None (the bundled model), a folder, a Hub repo id (``user/repo@rev``), a
-    ``LoadedModel`` or a network.  ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when the model folder has it,
-    else PyTorch), ``torch`` or ``onnx``.  ``min_score``: faces the model is less sure
-    of are dropped (pip models).  ``refine``: after the first pass on the detector's
-    box, crop again around the found points this many times -- the model then sees
-    the box it was trained on, whatever the detector's idea of a face box.
+    ``LoadedModel`` or a network.  ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when
+    the model folder has it, else PyTorch), ``torch`` or ``onnx``; without torch installed
+    only the int8 twin runs.  ``min_score``: faces the model is less sure of are dropped
+    (pip models).  ``refine``: after the first pass on the detector's box, crop again
+    around the found points this many times -- the model then sees the box it was trained
+    on, whatever the detector's idea of a face box (a second pass halves the failures at
+    detector boxes on 300-W common: README, Results).
     ``detector``: ``"fast"`` (default: a shrunk, permissive cascade with rotated passes,
     its candidates judged by the network's score), ``"haar"`` (the seed's cascade, scale
     step 1.1, five neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
@@ -91,7 +93,7 @@ class FaceLandmarker:
         scale_factor: float | None = None,
         runtime: str = "auto",
         min_score: float = MIN_SCORE,
-        refine: int = 1,
+        refine: int = 2,
         detector="fast",
     ):
         self.device = _device(device)

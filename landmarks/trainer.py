@@ -41,6 +41,7 @@ class TrainConfig:
     limit: int | None = None  # use only the first N faces (smoke tests)
     batch_size: int | None = None
     input_size: int | None = None
+    lr: float | None = None  # default: the recipe's
     precision: str = "auto"  # "bf16", "fp32", or "auto": chosen by the hardware (choose_precision)
     compile: bool = False  # torch.compile the training forward (pays off on GPUs, after a warm-up)
     progress: bool = True
@@ -126,7 +127,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         recipe = get_recipe(cfg.recipe)
-        overrides = {k: v for k, v in (("batch_size", cfg.batch_size), ("input_size", cfg.input_size), ("epochs", cfg.epochs)) if v}
+        overrides = {k: v for k, v in (("batch_size", cfg.batch_size), ("input_size", cfg.input_size), ("epochs", cfg.epochs),
+                                        ("lr", cfg.lr)) if v}
         self.recipe: Recipe = dataclasses.replace(recipe, **overrides)
         self.out = Path(cfg.out)
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -149,6 +151,7 @@ class Trainer:
         self.main = self.rank == 0
         self.precision, self.precision_why = choose_precision(self.device, cfg.precision, self.recipe)
         self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        self.ema = None  # the weights' moving average, made by run() when the recipe has one
 
     # ---- data -------------------------------------------------------------
     def load_data(self) -> tuple[FaceTensors, FaceTensors, FaceTensors | None]:

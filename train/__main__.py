@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--input-size", type=int)
     p.add_argument("--init", metavar="MODEL_FOLDER", help="start from this model's weights (fine-tuning; same head and crop as the recipe)")
     p.add_argument("--extra", metavar="DATA", help="training-only faces: an annotation file or a folder with labels.xml (never validated on)")
@@ -45,6 +46,7 @@ def main(argv=None) -> int:
         resume=a.resume,
         limit=a.limit,
         batch_size=a.batch_size,
+        lr=a.lr,
         input_size=a.input_size,
         precision=a.precision,
         compile=a.compile,
