@@ -49,6 +49,14 @@ def write_xml(path: Path, records) -> Path:
     return path
 
 
+def without_torch(folder: Path) -> dict:
+    """Environment variables under which ``import torch`` fails in a new Python process, as in
+    an inference-only install (a ``sitecustomize`` in ``folder``, put on PYTHONPATH)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
+    return {"PYTHONPATH": str(folder)}
+
+
 def free_port() -> int:
     import socket
 

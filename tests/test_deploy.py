@@ -15,7 +15,7 @@ import pytest
 from gradio_client import Client, handle_file
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, without_torch
 from hub_standin import HubStandIn
 from landmarks import deploy as dep
 from landmarks.__main__ import main
@@ -252,10 +252,7 @@ def test_an_inference_only_space_serves_a_face_without_torch(hub_server, api, tm
                 for line in (folder / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
     assert not required & {"torch", "torchvision", "onnx", "onnxscript"}
     assert {"onnxruntime", "gradio", "opencv-python-headless", "huggingface_hub"} <= required
-    blocker = tmp_path / "no-torch"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
-    app = SpaceApp(folder, {"PYTHONPATH": str(blocker), "HF_HUB_OFFLINE": "1"})
+    app = SpaceApp(folder, {**without_torch(tmp_path / "no-torch"), "HF_HUB_OFFLINE": "1"})
     try:
         config = json.loads(urlopen(app.url + "config", timeout=30).read())
         (note,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "model-note"]

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from conftest import ROOT
+from conftest import ROOT, without_torch
 
 from landmarks.geometry import landmark_box
 from landmarks.hardware import cpu_line
@@ -123,11 +123,7 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
 
 
 def no_torch_env(tmp_path) -> dict:
-    """An environment where ``import torch`` fails, as in an inference-only install."""
-    blocker = tmp_path / "no-torch"
-    blocker.mkdir(exist_ok=True)
-    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
-    return {**os.environ, "PYTHONPATH": str(blocker)}
+    return {**os.environ, **without_torch(tmp_path / "no-torch")}
 
 
 def test_without_torch_the_checked_twin_gives_the_same_points(tmp_path, test_records):
