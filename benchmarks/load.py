@@ -65,12 +65,13 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
 
 
-def start_app(app: Path) -> tuple[subprocess.Popen, str]:
+def start_app(app: Path, python: str = sys.executable, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free port, once it says "Serving on": (process, URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, app.name, "--host", "127.0.0.1", "--port", str(port)], cwd=app.parent,
-                              env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    server = subprocess.Popen([python, app.name, "--host", "127.0.0.1", "--port", str(port)], cwd=app.parent,
+                              env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: [lines.append(x) for x in server.stdout], daemon=True).start()
