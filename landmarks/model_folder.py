@@ -2,7 +2,7 @@
 
 A *spec* is a local ``save_pretrained`` folder or a Hub repo id with an optional revision,
 ``user/repo@rev``.  Loading gives a :class:`LoadedModel` that says what was loaded and from
-where; the runtime reads the folder from it (for the int8 twin).  Downloads go through
+where; the runner reads the folder from it (for the int8 twin).  Downloads go through
 ``huggingface_hub`` and its cache; the token comes from the usual places (``HF_TOKEN``,
 ``hf auth login``), never from code.  Publishing (export, card, push) is ``publish.py``.
 
@@ -115,12 +115,16 @@ def read_config(folder: Path) -> dict:
 
 def load_network(folder: Path, device="cpu"):
     """A model folder -> its LandmarkNet in eval mode, or ModelError saying what is wrong."""
+    return _network(folder, read_config(folder), device)
+
+
+def _network(folder: Path, config: dict, device):
+    """The network of a folder whose config was read and checked (``read_config``)."""
     import safetensors.torch
 
     from .heads import LEGACY_KEYS
     from .network import LandmarkNet
 
-    config = read_config(folder)
     # built from config.json + strict safetensors load rather than the mixin's from_pretrained,
     # which prints to stdout and would fall back to a pickle file
     try:
@@ -176,9 +180,9 @@ def torch_installed() -> bool:
 
 def load_folder(folder: str | Path, device="cpu", source: str | None = None) -> LoadedModel:
     folder = Path(folder)
-    spec = ModelSpec.from_config(read_config(folder))
-    network = load_network(folder, device) if torch_installed() else None
-    return LoadedModel(spec, network, folder, source or f"local folder {folder}")
+    config = read_config(folder)
+    network = _network(folder, config, device) if torch_installed() else None
+    return LoadedModel(ModelSpec.from_config(config), network, folder, source or f"local folder {folder}")
 
 
 def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
