@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from landmarks.annotate import Settings, annotate_frame, annotate_photo  # noqa: E402
 from landmarks.drawing import draw_faces  # noqa: E402
 from landmarks.openness import eye_aspect_ratio  # noqa: E402
-from landmarks.detect import to_landmark_boxes  # noqa: E402
 from landmarks.predictor import FaceLandmarker  # noqa: E402
 from landmarks.sample_pictures import webcam_clip  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
@@ -65,7 +64,7 @@ def main() -> None:
         boxes, _ = fl.detector(frame)
         whole_ms = timed(whole, a.frames)
         det_ms = timed(lambda: fl.detector(frame), a.frames)
-        net_ms = timed(lambda: fl.predict_boxes(frame, to_landmark_boxes(boxes)), a.frames)
+        net_ms = timed(lambda: fl.predict_boxes(frame, fl.landmark_boxes(boxes)), a.frames)
         print(f"| {faces} (found {found}) | {np.median(whole_ms):.1f} | {np.percentile(whole_ms, 90):.1f} "
               f"| {np.median(det_ms):.1f} | {np.median(net_ms):.1f} |", flush=True)
 

@@ -3,7 +3,7 @@
     python benchmarks/confidence.py [--model SPEC] [--labels ../shared/data/ibug300w/labels_test_common.xml]
 
 Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
-at their ground-truth boxes and at detector boxes (`--detector`, default `fast`); its false detections on
+at their ground-truth boxes and at detector boxes (`--detector`, default `blazeface`); its false detections on
 the test photos; and non-face crops (landmarks.sample_pictures.non_faces), each run through
 the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
 landmarks/predictor.py is chosen from this table.
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landmarks.annotations import read_annotations  # noqa: E402
 from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import match_detections, to_landmark_boxes  # noqa: E402
+from landmarks.detect import match_detections  # noqa: E402
 from landmarks.image_io import to_rgb_array  # noqa: E402
 from landmarks.predictor import MIN_SCORE, FaceLandmarker  # noqa: E402
 from landmarks.sample_pictures import non_faces  # noqa: E402
@@ -33,7 +33,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labels", default=str(default))
     p.add_argument("--model")
-    p.add_argument("--detector", default="fast", choices=["fast", "haar"], help="FaceLandmarker's detector (default: fast)")
+    p.add_argument("--detector", default="blazeface", choices=["blazeface", "fast", "haar"], help="FaceLandmarker's detector (default: blazeface)")
     a = p.parse_args()
     fl = FaceLandmarker(a.model, device="cpu", detector=a.detector)
     hits, false = f"faces, `{a.detector}` detector boxes", f"`{a.detector}` detector's false detections"
@@ -46,7 +46,7 @@ def main() -> None:
         match = match_detections(gt, det)
         hit = {m for m in match if m is not None}
         for j, box in enumerate(det):
-            (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
+            (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
             scores[hits if j in hit else false].append(face.score)
     print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
     print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
@@ -60,7 +60,7 @@ def main() -> None:
             print(f"| {name} | 0 | | | | | | |")
     print("\n| non-face crop | score | kept |\n|---|---|---|")
     for name, rgb, box in non_faces():
-        (face,) = fl.predict_boxes(rgb, to_landmark_boxes([box]), refine=fl.refine)
+        (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
         print(f"| {name} | {face.score:.3f} | {'yes' if face.score >= MIN_SCORE else 'no'} |")
 
 

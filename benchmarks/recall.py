@@ -4,8 +4,8 @@
                                 [--scenes 20] [--seed 0]
 
 Systems: ours as ``FaceLandmarker`` returns faces (detector, landmark network, faces under
-``min_score`` dropped, duplicates merged), with the default ``fast`` detector and with the
-seed's ``haar`` cascade; dlib's HOG frontal detector (``dlib-bin`` in .cache/bench-deps,
+``min_score`` dropped, duplicates merged), with the default ``blazeface`` detector, the
+``fast`` cascade detector and the seed's ``haar`` cascade; dlib's HOG frontal detector (``dlib-bin`` in .cache/bench-deps,
 see compare_dlib.py) with one upsampling (faces down to about 40 px) as compare_dlib.py
 runs it.  A face counts as found when a returned box (ours: the box of the points found;
 dlib: its rectangle) overlaps its ground-truth landmark box with IoU >= 0.3; every other
@@ -107,7 +107,7 @@ def main() -> None:
     a = p.parse_args()
     dlib, _ = import_dlib()
     hog = dlib.get_frontal_face_detector()
-    ours = {name: FaceLandmarker(a.model, device="cpu", detector=name) for name in ("fast", "haar")}
+    ours = {name: FaceLandmarker(a.model, device="cpu", detector=name) for name in ("blazeface", "fast", "haar")}
 
     def ours_fn(fl):
         return lambda rgb: [landmark_box(f.points) for f in fl(rgb)]
@@ -116,12 +116,13 @@ def main() -> None:
         return [(r.left(), r.top(), r.width(), r.height()) for r in hog(rgb, 1)]
 
     systems = {
-        "ours, `fast` detector (default)": ours_fn(ours["fast"]),
+        "ours, `blazeface` detector (default)": ours_fn(ours["blazeface"]),
+        "ours, `fast` cascade detector": ours_fn(ours["fast"]),
         "ours, seed's `haar` detector": ours_fn(ours["haar"]),
         "dlib HOG (upsample 1)": dlib_fn,
     }
     records = read_annotations(a.labels)
-    print(f"CPU: {cpu_line()}; our runtime: {ours['fast'].runner.name}; min_score {ours['fast'].min_score}\n")
+    print(f"CPU: {cpu_line()}; our runtime: {ours['blazeface'].runner.name}; min_score {ours['blazeface'].min_score}\n")
     sets = {
         f"common-set crops ({len(records)})": [(to_rgb_array(r.image), [landmark_box(r.points)]) for r in records],
         f"scenes, upright ({a.scenes} x 1280x720)": make_scenes(records, a.scenes, False, a.seed),

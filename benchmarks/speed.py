@@ -6,9 +6,9 @@ Frames: 640x480, made from the public-domain portrait (landmarks.sample_pictures
 one face and five, drifting a few pixels per frame as a webcam sees a person.
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
   else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
-- ours, photo path: ``FaceLandmarker()(frame)``: detection (the default ``fast`` detector:
-  shrunk permissive cascade + rotated passes), points, a refined pass and the score each
-  frame; and the same with the seed's ``haar`` detector;
+- ours, photo path: ``FaceLandmarker()(frame)``: detection (the default ``blazeface``
+  detector), points, a refined pass and the score each frame; and the same with the
+  ``fast`` cascade detector (shrunk permissive cascade + rotated passes, two refined passes);
 - dlib: HOG detector + ``shape_predictor_68_face_landmarks.dat`` each frame (``dlib-bin`` and
   ``face-recognition-models`` installed into .cache/bench-deps for this benchmark only);
 - MediaPipe Face Mesh in video mode (``mediapipe==0.10.21`` in .cache/mediapipe-venv, its
@@ -82,7 +82,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=100)
     a = p.parse_args()
     fl = FaceLandmarker(a.model, device="cpu")
-    fl_haar = FaceLandmarker(a.model, device="cpu", detector="haar")
+    fl_fast = FaceLandmarker(a.model, device="cpu", detector="fast")
     dlib, predictor_path = import_dlib()
     hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
     clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
@@ -103,7 +103,7 @@ def main() -> None:
         rows = {
             "ours, webcam path (tracking)": timed(lambda f: len(tracker(f)), frames),
             "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), frames),
-            "ours, photo path, seed's `haar` detector": timed(lambda f: len(fl_haar(f)), frames),
+            "ours, photo path, `fast` cascade detector": timed(lambda f: len(fl_fast(f)), frames),
             "dlib HOG + 68-point predictor": timed(run_dlib, frames),
         }
         if mediapipe:
@@ -121,11 +121,11 @@ def main() -> None:
 
     # a large photo: what a user uploads
     big = group_photo(5, 1920, 1080)
-    fl(big), fl_haar(big), run_dlib(big)  # warm-up
+    fl(big), fl_fast(big), run_dlib(big)  # warm-up
     runs = max(5, a.frames // 5)
     rows = {
         "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), [big] * runs),
-        "ours, photo path, seed's `haar` detector": timed(lambda f: len(fl_haar(f)), [big] * runs),
+        "ours, photo path, `fast` cascade detector": timed(lambda f: len(fl_fast(f)), [big] * runs),
         "dlib HOG + 68-point predictor": timed(run_dlib, [big] * runs),
     }
     photo = stats(rows["ours, photo path (detect + refine)"][0])[0]

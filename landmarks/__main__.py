@@ -23,7 +23,7 @@ def _evaluate(a) -> int:
         summary = save_report(a.model, a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
         print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
-    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector)
+    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector, refine=a.refine)
     nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json, flip=a.flip)
     if a.ced:
         plot_ced({f"{a.model or 'bundled'} ({a.boxes} boxes), NME {summary.get('nme')}%": nmes}, a.ced)
@@ -125,7 +125,10 @@ def main(argv=None) -> int:
     ev.add_argument("--boxes", choices=["gt", "detector", "haar"], default="gt",
                     help="gt: each face's tight landmark box (the papers' protocol); detector: the faces --detector finds "
                     "(haar: the older name of detector)")
-    ev.add_argument("--detector", choices=["fast", "haar"], default="fast", help="with --boxes detector (default: fast)")
+    ev.add_argument("--detector", choices=["blazeface", "fast", "haar"], default="blazeface",
+                    help="with --boxes detector (default: blazeface)")
+    ev.add_argument("--refine", type=int, help="with --boxes detector: passes re-cropped at the points found "
+                    "(default: the detector's, 1 for blazeface, 2 for the cascades)")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                     help="auto: int8 ONNX Runtime on the CPU when the model has it (as FaceLandmarker does)")

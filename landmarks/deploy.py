@@ -63,8 +63,9 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
         raise DeployError(f"{root} has no {', '.join(missing)}: deploy from a checkout of the repository")
     files = {name: root / name for name in TOP_FILES}
     files.update({f"{PACKAGE}/{p.name}": p for p in sorted((root / PACKAGE).glob("*.py"))})
-    # the public-domain pictures the app's examples are made from
-    files.update({f"{PACKAGE}/pictures/{p.name}": p for p in sorted((root / PACKAGE / "pictures").glob("*"))})
+    # the public-domain pictures the app's examples are made from; the face detector's weights
+    for folder in ("pictures", "detectors"):
+        files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*"))})
     if bundled:
         pretrained = root / PACKAGE / "pretrained"
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .annotations import read_annotations
 from .geometry import landmark_box
-from .detect import match_detections, to_landmark_boxes
+from .detect import match_detections
 from .model_folder import CED_PLOT, METRICS
 from .publish import model_card
 from .hardware import cpu_line
@@ -44,7 +44,7 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
             det = landmarker.detect(rgb)
             match = match_detections(gt_boxes, det)
             use = [i for i, m in enumerate(match) if m is not None]
-            face_boxes, refine = to_landmark_boxes([det[match[i]] for i in use]), landmarker.refine
+            face_boxes, refine = landmarker.landmark_boxes([det[match[i]] for i in use]), landmarker.refine
             detected += len(use)
         if not use:
             continue

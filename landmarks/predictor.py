@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import geometry
-from .detect import iou, make_detector, to_landmark_boxes
+from .detect import HAAR_TO_LANDMARK_BOX, iou, make_detector, to_landmark_boxes
 from .geometry import landmark_box
 from .image_io import to_rgb_array
 from .model_folder import LoadedModel, ModelSpec, resolve, torch_installed
@@ -78,11 +79,12 @@ class FaceLandmarker:
     only the int8 twin runs.  ``min_score``: faces the model is less sure of are dropped
     (pip models).  ``refine``: after the first pass on the detector's box, crop again
     around the found points this many times -- the model then sees the box it was trained
-    on, whatever the detector's idea of a face box (a second pass halves the failures at
-    detector boxes on 300-W common: README, Results).
-    ``detector``: ``"fast"`` (default: a shrunk, permissive cascade with rotated passes,
-    its candidates judged by the network's score), ``"haar"`` (the seed's cascade, scale
-    step 1.1, five neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
+    on, whatever the detector's idea of a face box (default: the detector's ``refine``, 1
+    for BlazeFace and 2 for the cascades; README, Results).
+    ``detector``: ``"blazeface"`` (default: MediaPipe's full-range BlazeFace on ONNX
+    Runtime), ``"fast"`` (a shrunk, permissive cascade with rotated passes, its candidates
+    judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
+    neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
     """
 
     def __init__(
@@ -93,8 +95,8 @@ class FaceLandmarker:
         scale_factor: float | None = None,
         runtime: str = "auto",
         min_score: float = MIN_SCORE,
-        refine: int = 2,
-        detector="fast",
+        refine: int | None = None,
+        detector="blazeface",
     ):
         self.device = _device(device)
         if _is_network(model):
@@ -106,11 +108,13 @@ class FaceLandmarker:
         # the network (None in an install without torch, where the int8 twin runs alone)
         self.model = model.network.to(self.device).eval() if model.network is not None else None
         self.runner = make_runner(replace(model, network=self.model), self.device, runtime)
-        self.min_score, self.refine = min_score, refine
-        # "fast" (shrunk permissive cascade + rotated passes, judged by the network), "haar"
-        # (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores): detect.make_detector
+        # "blazeface", "fast" (shrunk permissive cascade + rotated passes, judged by the
+        # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
         self.detector = make_detector(detector, min_face, scale_factor)
-        self._lock = threading.Lock()  # OpenCV's cascade is not documented as thread-safe
+        self.min_score = min_score
+        self.refine = getattr(self.detector, "refine", 2) if refine is None else refine
+        # concurrent requests detect in parallel only with a detector that says it may
+        self._lock = nullcontext() if getattr(self.detector, "thread_safe", False) else threading.Lock()
 
     def __call__(self, image, min_face: int | None = None) -> list[Face]:
         """Faces of an image, largest first; ``min_face`` (pixels) overrides the default for this call."""
@@ -129,7 +133,7 @@ class FaceLandmarker:
     def from_detections(self, rgb: np.ndarray, boxes) -> list[Face]:
         """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the detector's."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        faces = self.predict_boxes(rgb, to_landmark_boxes(boxes), refine=self.refine)
+        faces = self.predict_boxes(rgb, self.landmark_boxes(boxes), refine=self.refine)
         faces = self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
         # several boxes on one face (a permissive detector, rotated passes) converge on one set
         # of points: keep the most confident, then largest first as before
@@ -138,6 +142,11 @@ class FaceLandmarker:
             if all(iou(landmark_box(f.points), landmark_box(k.points)) < 0.5 for k in kept):
                 kept.append(f)
         return sorted(kept, key=lambda f: -f.box[2] * f.box[3])
+
+    def landmark_boxes(self, boxes) -> np.ndarray:
+        """Detector boxes -> the tight landmark boxes the model was trained on, with the
+        detector's own fit (``calibration``); the cascade's for a callable without one."""
+        return to_landmark_boxes(boxes, getattr(self.detector, "calibration", HAAR_TO_LANDMARK_BOX))
 
     def confident(self, faces: list[Face]) -> list[Face]:
         return [f for f in faces if f.score is None or f.score >= self.min_score]

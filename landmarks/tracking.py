@@ -2,7 +2,7 @@
 
 Between detector runs each face is cropped at the box of its points in the previous
 frame -- the box the network was trained on -- so a frame costs one batched network
-pass instead of a cascade scan of the whole frame.  The detector runs again when the
+pass instead of a detector scan of the whole frame.  The detector runs again when the
 model's confidence says a face was lost, and every ``detect_every`` frames to pick up
 faces that walked in.
 """

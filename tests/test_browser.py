@@ -41,8 +41,10 @@ def upload_photo(page, path, expect: str):
     if page.locator("#photo-out img").count():  # a photo is shown: clear it, as a person would
         page.get_by_role("button", name="Remove Image").first.click()
     page.locator("input[type=file]").first.set_input_files(str(path))
+    # while an event runs the old message stays up under a "processing" line: wait until none runs
     page.wait_for_function(
-        f"(t => t.includes({expect!r}) && t !== {before!r})(document.querySelector('#photo-message')?.innerText || '')",
+        f"(t => t.includes({expect!r}) && t !== {before!r} && !t.includes('processing'))"
+        "(document.querySelector('#photo-message')?.innerText || '')",
         timeout=60_000)
     page.locator("#photo-out img").wait_for(timeout=30_000)
     page.wait_for_timeout(500)

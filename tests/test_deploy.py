@@ -31,7 +31,7 @@ def app_files() -> set[str]:
     """The app, the library's modules, requirements and README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
             *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py")),
-            *(f"landmarks/pictures/{p.name}" for p in (ROOT / "landmarks" / "pictures").glob("*"))}
+            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors") for p in (ROOT / "landmarks" / d).glob("*"))}
 
 
 def space_holds(api, space, before: set[str], weights: bool) -> int:

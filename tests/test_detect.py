@@ -1,11 +1,14 @@
-"""The default ``fast`` detector path of ``FaceLandmarker``: real faces are found with their
-points on the face, tilted ones too; things that are not faces give nothing; the seed's
-Haar cascade and user detectors can still be picked."""
+"""The default detector path of ``FaceLandmarker`` (BlazeFace): real faces are found with
+their points on the face, tilted, tiny and image-filling ones too; things that are not faces
+give nothing; the cascades and user detectors can still be picked."""
 import cv2
 import numpy as np
 import pytest
 
 from landmarks.geometry import landmark_box
+from concurrent.futures import ThreadPoolExecutor
+
+from landmarks.blazeface import BlazeFaceDetector
 from landmarks.detect import FastDetector, HaarDetector, iou, make_detector
 from landmarks.image_io import to_rgb_array
 from landmarks.predictor import FaceLandmarker
@@ -24,9 +27,12 @@ def inside(points, box, margin=0.1) -> float:
     return float(np.mean((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)))
 
 
-def test_default_is_the_fast_detector_and_haar_stays_available(landmarker):
-    assert isinstance(landmarker.detector, FastDetector)
-    assert isinstance(FaceLandmarker(landmarker.model, detector="haar").detector, HaarDetector)
+def test_default_is_blazeface_and_the_cascades_stay_available(landmarker):
+    assert isinstance(landmarker.detector, BlazeFaceDetector) and landmarker.refine == 1
+    haar = FaceLandmarker(landmarker.model, detector="haar")
+    assert isinstance(haar.detector, HaarDetector) and haar.refine == 2
+    assert isinstance(FaceLandmarker(landmarker.model, detector="fast").detector, FastDetector)
+    assert FaceLandmarker(landmarker.model, refine=0).refine == 0
     mine = lambda rgb, min_face=None: (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))  # noqa: E731
     assert make_detector(mine) is mine
     assert FaceLandmarker(landmarker.model, detector=mine)(portrait()) == []
@@ -46,7 +52,29 @@ def test_test_faces_found_with_points_on_the_face(landmarker, test_records):
             found += 1
             assert inside(hits[0].points, gt) > 0.95
             assert hits[0].score >= landmarker.min_score
-    assert found >= len(recs) - 1  # 547 of 554 on the whole set (benchmarks/recall.py)
+    assert found >= len(recs) - 1  # 553 of 554 on the whole set (benchmarks/recall.py)
+
+
+def test_a_face_filling_the_image_and_a_tiny_one_are_found(landmarker):
+    rgb = portrait()
+    close_up = cv2.resize(rgb[100:350, 160:360], None, fx=2, fy=2)  # a 400-px face fills the picture
+    assert len(landmarker(close_up)) == 1  # too large for the finest pass: the coarse one finds it
+    tiny = cv2.resize(rgb, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)  # face about 26 px wide
+    canvas = np.full((480, 640, 3), 100, np.uint8)
+    canvas[200 : 200 + tiny.shape[0], 300 : 300 + tiny.shape[1]] = tiny
+    assert landmarker(canvas) == [], "smaller than min_face"
+    (face,) = landmarker(canvas, min_face=20)
+    assert inside(face.points, (300 + 150 * 0.12, 200 + 90 * 0.12, 220 * 0.12, 270 * 0.12), margin=0.1) > 0.95
+
+
+def test_blazeface_runs_from_several_threads_at_once(test_records):
+    detector = BlazeFaceDetector()
+    images = [to_rgb_array(r.image) for r in test_records[:16:2]]
+    alone = [detector(rgb)[0] for rgb in images]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda rgb: detector(rgb)[0], images))
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 def test_portrait_found_with_points_on_the_face(landmarker):

@@ -1,7 +1,7 @@
 """Fit a detector's box -> landmark-box calibration (``calibration`` of the detectors in
 landmarks/detect.py).
 
-    python benchmarks/haar_calibration.py [--detector fast|haar] [--data ../shared/data/ibug300w]
+    python benchmarks/box_calibration.py [--detector blazeface|fast|haar] [--data ../shared/data/ibug300w]
 
 Runs the detector on the training split (never the test files), matches each annotated
 face to its detection and prints the median centre offset and size of the tight landmark
@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from landmarks.annotations import read_xml, split_train_val  # noqa: E402
 from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import make_detector  # noqa: E402
+from landmarks.detect import DETECTORS, make_detector  # noqa: E402
 from landmarks.detect import match_detections  # noqa: E402
 from landmarks.image_io import to_rgb_array  # noqa: E402
 
@@ -27,7 +27,7 @@ from landmarks.image_io import to_rgb_array  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"))
-    p.add_argument("--detector", default="fast", choices=["fast", "haar"])
+    p.add_argument("--detector", default="fast", choices=sorted(DETECTORS))
     a = p.parse_args()
     train, _ = split_train_val(read_xml(Path(a.data) / "labels_train.xml"))
     detector, rows = make_detector(a.detector), []
