@@ -31,6 +31,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
 from landmarks.annotate import BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video
+from landmarks.detect import DetectorError
 from landmarks.model_folder import ModelError, resolve
 from landmarks.predictor import FaceLandmarker
 from landmarks.records import to_csv
@@ -324,7 +325,10 @@ def main(argv=None) -> None:
         resolved = resolve(a.model)
     except ModelError as e:  # no model at all (a Space deployed without the bundled weights)
         sys.exit(f"error: {e}")
-    fl = FaceLandmarker(resolved)
+    try:
+        fl = FaceLandmarker(resolved)
+    except DetectorError as e:
+        sys.exit(f"error: {e}")
     note = f"Model: {resolved.source} (runtime: {fl.runner.name}: {fl.runner.note})."
     if resolved.fell_back:
         note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"

@@ -172,11 +172,12 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
     from .deploy import DeployError
     from .publish import PushError
+    from .detect import DetectorError
     from .model_folder import ModelError
 
     try:
         return a.run(a)
-    except (DatasetError, ImageError, ModelError, PushError, DeployError) as e:
+    except (DatasetError, DetectorError, ImageError, ModelError, PushError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -4,7 +4,7 @@ The network is fully convolutional: one 16-value regression (box centre offset, 
 keypoints, in input pixels) and one logit per cell of a stride-4 grid.  Instead of MediaPipe's
 one 192 x 192 letterbox it runs on the whole image at a few scales: it finds faces whose
 landmark box is about 20 to 128 px in its input (``benchmarks/blazeface_onnx.py`` measured
-it), so the finest pass shrinks the image just enough for ``min_face`` to stay above 24 px and
+it), so the finest pass shrinks the image just enough for ``min_face`` to stay at 20 px or more and
 each coarser pass is a quarter of the previous scale, until the largest face the image can
 hold is covered.  Weights and their licence: ``detectors/CREDITS.md``.
 """
@@ -17,11 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .detect import DetectorError
+
 WEIGHTS = Path(__file__).parent / "detectors" / "blazeface_full_range.onnx"
 STRIDE = 4  # one anchor per 4 x 4 input pixels
 ALIGN = 32  # the network pools four times and upsamples back: sides must divide by this
 SMALLEST, LARGEST = 20, 128  # landmark-box sides (input pixels) it finds reliably
-STEP = 4  # scale ratio between passes: 24 * 4 < 128 leaves an overlap
+STEP = 4  # scale ratio between passes: 20 * 4 < 128 leaves an overlap
 
 
 @dataclass
@@ -42,11 +44,17 @@ class BlazeFaceDetector:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads or len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        options.intra_op_num_threads = self.threads or cores
         options.inter_op_num_threads = 1
         # idle threads would spin-wait for work and slow the landmark network that runs next
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(WEIGHTS), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(WEIGHTS), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # missing or damaged file: one line, not ONNX Runtime's page
+            reason = str(e).strip().splitlines()[0][:200]
+            raise DetectorError(f"cannot load the face detector {WEIGHTS} ({reason}); reinstall the package, "
+                               "or pick detector='fast'") from None
 
     def scales(self, height: int, width: int, min_face: int | None = None) -> list[float]:
         """Image scales of the passes, finest first."""

@@ -29,6 +29,10 @@ DETECT_MAX_SIDE = 1280
 HAAR_TO_LANDMARK_BOX = (0.003, 0.148, 0.899, 0.882)
 
 
+class DetectorError(RuntimeError):
+    """A detector's weights are missing or damaged: one line that says what to do."""
+
+
 @dataclass
 class HaarDetector:
     min_face: int = 40  # pixels, in the original image
@@ -43,7 +47,7 @@ class HaarDetector:
         path = Path(cv2.data.haarcascades) / self.cascade
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
-            raise RuntimeError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+            raise DetectorError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
 
     def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) as x, y, w, h in image pixels and their detector scores (N,)."""
@@ -91,7 +95,7 @@ class FastDetector:
         path = Path(cv2.data.haarcascades) / self.cascade
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
-            raise RuntimeError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+            raise DetectorError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
 
     def _pass(self, gray: np.ndarray, scale: float, angle: float) -> np.ndarray:
         if scale < 1.0:

@@ -9,7 +9,7 @@ from landmarks.geometry import landmark_box
 from concurrent.futures import ThreadPoolExecutor
 
 from landmarks.blazeface import BlazeFaceDetector
-from landmarks.detect import FastDetector, HaarDetector, iou, make_detector
+from landmarks.detect import DetectorError, FastDetector, HaarDetector, iou, make_detector
 from landmarks.image_io import to_rgb_array
 from landmarks.predictor import FaceLandmarker
 from landmarks.sample_pictures import non_faces, portrait
@@ -123,3 +123,14 @@ def test_the_apps_examples_show_every_face_they_hold(landmarker, tmp_path):
         faces = landmarker(path)
         assert len(faces) == expected[path.name], path.name
         assert all(f.score > 0.8 for f in faces), [f.score for f in faces]
+
+
+def test_damaged_detector_weights_are_one_clear_line(tmp_path, monkeypatch):
+    import landmarks.blazeface as blazeface
+
+    broken = tmp_path / "blazeface_full_range.onnx"
+    broken.write_bytes(b"not a model")
+    monkeypatch.setattr(blazeface, "WEIGHTS", broken)
+    with pytest.raises(DetectorError, match="cannot load the face detector .*reinstall the package") as e:
+        BlazeFaceDetector()
+    assert "\n" not in str(e.value)
