@@ -45,7 +45,7 @@ class TrainConfig:
     precision: str = "auto"  # "bf16", "fp32", or "auto": chosen by the hardware (choose_precision)
     compile: bool = False  # torch.compile the training forward (pays off on GPUs, after a warm-up)
     progress: bool = True
-    init: str | None = None  # a model folder to start from (fine-tuning); its head and crop must be the recipe's
+    init: str | None = None  # a model folder to start from (fine-tuning); its head and crop must be the recipe's (any input size)
     extra: str | None = None  # training-only faces (annotation file, or a folder with labels.xml): never validated on
     extra_ratio: float = 1.0  # extra faces drawn each epoch, as a fraction of the main training faces
 
@@ -221,7 +221,9 @@ class Trainer:
             start = load_network(Path(self.cfg.init))
         except ModelError as e:
             raise ValueError(f"--init: {e}") from None
-        if start.head.name != model.head.name or start.preprocess != model.preprocess:
+        # the network is fully convolutional: weights trained at one input size start another
+        same_crop = dataclasses.replace(start.preprocess, size=model.preprocess.size) == model.preprocess
+        if start.head.name != model.head.name or not same_crop:
             raise ValueError(f"--init: {self.cfg.init} has another head or crop than recipe {self.recipe.name} "
                              f"({start.head.name}, {start.preprocess} against {model.head.name}, {model.preprocess})")
         model.load_state_dict(start.state_dict())

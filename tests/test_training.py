@@ -180,6 +180,10 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     config = json.loads((tmp_path / "ft" / "best" / "config.json").read_text())
     assert [s["role"].split(",")[0] for s in config["training_data"]] == ["training and validation", "extra", "initial weights"]
     assert "extra.xml" in (tmp_path / "ft" / "best" / "README.md").read_text()
+    # the network is fully convolutional: another input size starts from the same weights
+    Trainer(TrainConfig(**{**cfg.__dict__, "input_size": 192})).model_and_optimizer()
+    with pytest.raises(ValueError, match="another head or crop"):
+        Trainer(TrainConfig(**{**cfg.__dict__, "recipe": "regress-v2"})).model_and_optimizer()
     other = write_xml(tmp_path / "other.xml", test_records[40:60])
     with pytest.raises(ValueError, match="trained on other data"):
         train(TrainConfig(**{**cfg.__dict__, "extra": str(other), "epochs": 2, "resume": True}))
