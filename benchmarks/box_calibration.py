@@ -27,7 +27,7 @@ from landmarks.image_io import to_rgb_array  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"))
-    p.add_argument("--detector", default="fast", choices=sorted(DETECTORS))
+    p.add_argument("--detector", default="blazeface", choices=sorted(DETECTORS))
     a = p.parse_args()
     train, _ = split_train_val(read_xml(Path(a.data) / "labels_train.xml"))
     detector, rows = make_detector(a.detector), []
