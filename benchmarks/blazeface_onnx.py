@@ -77,7 +77,7 @@ def sizes() -> None:
     sys.path.insert(0, str(ROOT))
     from landmarks.annotations import read_xml
     from landmarks.blazeface import BlazeFaceDetector
-    from landmarks.geometry import landmark_box
+    from landmarks.geometry import landmark_box, to_centred
     from landmarks.image_io import to_rgb_array
 
     records = read_xml(ROOT.parent / "shared" / "data" / "ibug300w" / "labels_test_common.xml")[::14][:40]
@@ -95,7 +95,7 @@ def sizes() -> None:
             x1, y1 = min(ox + small.shape[1], side), min(oy + small.shape[0], side)
             canvas[y0:y1, x0:x1] = small[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
             boxes, _, _ = detector.raw(canvas, 1.0)
-            centres = boxes[:, :2] + boxes[:, 2:] / 2
+            centres = to_centred(boxes)[:, :2]
             found += bool(np.any(np.all(np.abs(centres - side / 2) < size / 2, axis=1)))
         print(f"| {size} | {found} / {len(records)} |")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from landmarks.annotations import read_xml, split_train_val  # noqa: E402
-from landmarks.geometry import landmark_box  # noqa: E402
+from landmarks.geometry import landmark_box, to_centred  # noqa: E402
 from landmarks.detect import DETECTORS, make_detector  # noqa: E402
 from landmarks.detect import match_detections  # noqa: E402
 from landmarks.image_io import to_rgb_array  # noqa: E402
@@ -34,10 +34,11 @@ def main() -> None:
     for image, group in groupby(train, key=lambda r: r.image):
         gts = [landmark_box(r.points) for r in group]
         boxes, _ = detector(to_rgb_array(image))
-        for (x, y, w, h), m in zip(gts, match_detections(gts, boxes)):
+        for gt, m in zip(gts, match_detections(gts, boxes)):
             if m is not None:
-                hx, hy, hw, hh = boxes[m]
-                rows.append(((x + w / 2 - hx - hw / 2) / hw, (y + h / 2 - hy - hh / 2) / hw, w / hw, h / hw))
+                face, det = to_centred(np.array(gt)), to_centred(np.asarray(boxes[m], np.float64))
+                # the inverse of detect.to_landmark_boxes: offset and size in detector box widths
+                rows.append(np.concatenate([face[:2] - det[:2], face[2:]]) / det[2])
     rows = np.array(rows)
     print(f"matched {len(rows)} of {len(train)} training faces")
     print(f"{a.detector}: calibration = (%.3f, %.3f, %.3f, %.3f)" % tuple(np.median(rows, axis=0)))

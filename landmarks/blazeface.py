@@ -10,7 +10,6 @@ hold is covered.  Weights and their licence: ``detectors/CREDITS.md``.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import cv2
 import numpy as np
 
 from .detect import DetectorError
+from .geometry import from_centred
+from .runners import cpu_session
 
 WEIGHTS = Path(__file__).parent / "detectors" / "blazeface_full_range.onnx"
 STRIDE = 4  # one anchor per 4 x 4 input pixels
@@ -41,16 +42,9 @@ class BlazeFaceDetector:
     thread_safe = True  # an ONNX Runtime session may be run from several threads at once
 
     def __post_init__(self):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        options.intra_op_num_threads = self.threads or cores
-        options.inter_op_num_threads = 1
-        # idle threads would spin-wait for work and slow the landmark network that runs next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(str(WEIGHTS), options, providers=["CPUExecutionProvider"])
+            # idle threads spinning beside the landmark network, which runs next, doubled its time
+            self._session = cpu_session(WEIGHTS, self.threads, spin=False)
         except Exception as e:  # missing or damaged file: one line, not ONNX Runtime's page
             reason = str(e).strip().splitlines()[0][:200]
             raise DetectorError(f"cannot load the face detector {WEIGHTS} ({reason}); reinstall the package, "
@@ -83,9 +77,8 @@ class BlazeFaceDetector:
         keep = np.flatnonzero(confidence >= self.min_confidence)
         r = regression[0, keep].reshape(-1, 8, 2)
         anchors = np.stack([keep % gw + 0.5, keep // gw + 0.5], axis=1) * STRIDE
-        centre, size = r[:, 0] + anchors, r[:, 1]
+        boxes = from_centred(np.concatenate([r[:, 0] + anchors, r[:, 1]], axis=1)) / scale
         keypoints = (r[:, 2:] + anchors[:, None]) / scale
-        boxes = np.concatenate([centre - size / 2, size], axis=1) / scale
         return boxes.astype(np.float32), keypoints.astype(np.float32), confidence[keep]
 
     def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> tuple[np.ndarray, np.ndarray]:

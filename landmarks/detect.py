@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .geometry import from_centred, to_centred
+
 # longest image side the detector sees: large photos are shrunk for detection only
 DETECT_MAX_SIDE = 1280
 
@@ -33,6 +35,15 @@ class DetectorError(RuntimeError):
     """A detector's weights are missing or damaged: one line that says what to do."""
 
 
+def load_cascade(name: str) -> cv2.CascadeClassifier:
+    """One of the Haar cascades OpenCV ships, or DetectorError."""
+    path = Path(cv2.data.haarcascades) / name
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise DetectorError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+    return cascade
+
+
 @dataclass
 class HaarDetector:
     min_face: int = 40  # pixels, in the original image
@@ -44,10 +55,7 @@ class HaarDetector:
     thread_safe = False  # OpenCV's cascade is not documented as thread-safe
 
     def __post_init__(self):
-        path = Path(cv2.data.haarcascades) / self.cascade
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise DetectorError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+        self._cascade = load_cascade(self.cascade)
 
     def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) as x, y, w, h in image pixels and their detector scores (N,)."""
@@ -92,10 +100,7 @@ class FastDetector:
     thread_safe = False
 
     def __post_init__(self):
-        path = Path(cv2.data.haarcascades) / self.cascade
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise DetectorError(f"cannot load Haar cascade {path}; opencv-python-headless 5.x ships none (pin <5)")
+        self._cascade = load_cascade(self.cascade)
 
     def _pass(self, gray: np.ndarray, scale: float, angle: float) -> np.ndarray:
         if scale < 1.0:
@@ -183,10 +188,6 @@ def match_detections(gt_boxes, det_boxes, min_iou: float = 0.3) -> list[int | No
 
 def to_landmark_boxes(boxes: np.ndarray, calibration=HAAR_TO_LANDMARK_BOX) -> np.ndarray:
     """Detector boxes (N, 4) -> the landmark boxes they most likely hold."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    ox, oy, sw, sh = calibration
-    side = boxes[:, 2]
-    cx = boxes[:, 0] + boxes[:, 2] / 2 + ox * side
-    cy = boxes[:, 1] + boxes[:, 3] / 2 + oy * side
-    w, h = sw * side, sh * side
-    return np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
+    centred = to_centred(np.asarray(boxes, np.float64).reshape(-1, 4))
+    side = centred[:, 2:3]  # the calibration is in units of the detector box's width
+    return from_centred(np.concatenate([centred[:, :2] + side * calibration[:2], side * calibration[2:]], axis=1))

@@ -234,7 +234,6 @@ def _within(deadline: float, fn, *args):
     return box["value"]
 
 
-
 def resolve(spec: str | Path | None = None, device="cpu", fallback: bool = True, endpoint: str | None = None,
             deadline: float | None = None) -> LoadedModel:
     """Load a model: local folder, or Hub repo -> local Hub cache -> bundled model.

@@ -39,6 +39,16 @@ class Face:
         return align_face(to_rgb_array(image), self.points, size)
 
 
+def distinct(faces: list[Face], rank) -> list[Face]:
+    """Faces in ``rank`` order, each dropped whose points' box overlaps one already kept
+    (IoU >= 0.5): several boxes, or tracks, that converged on one face give it once."""
+    kept: list[Face] = []
+    for f in sorted(faces, key=rank):
+        if all(iou(landmark_box(f.points), landmark_box(k.points)) < 0.5 for k in kept):
+            kept.append(f)
+    return kept
+
+
 def _device(device):
     """A torch device where torch is installed (default: the GPU when there is one), else "cpu"."""
     if not torch_installed():
@@ -135,13 +145,8 @@ class FaceLandmarker:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         faces = self.predict_boxes(rgb, self.landmark_boxes(boxes), refine=self.refine)
         faces = self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
-        # several boxes on one face (a permissive detector, rotated passes) converge on one set
-        # of points: keep the most confident, then largest first as before
-        kept: list[Face] = []
-        for f in sorted(faces, key=lambda f: -(f.score or 0.0)):
-            if all(iou(landmark_box(f.points), landmark_box(k.points)) < 0.5 for k in kept):
-                kept.append(f)
-        return sorted(kept, key=lambda f: -f.box[2] * f.box[3])
+        # of the boxes on one face (a permissive detector, rotated passes) the most confident; largest first
+        return sorted(distinct(faces, rank=lambda f: -(f.score or 0.0)), key=lambda f: -f.box[2] * f.box[3])
 
     def landmark_boxes(self, boxes) -> np.ndarray:
         """Detector boxes -> the tight landmark boxes the model was trained on, with the

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .geometry import landmark_box
-from .detect import iou, match_detections
-from .predictor import Face, FaceLandmarker
+from .detect import match_detections
+from .predictor import Face, FaceLandmarker, distinct
 
 
 @dataclass
@@ -60,8 +60,4 @@ class FaceTracker:
     def without_duplicates(faces: list[Face]) -> list[Face]:
         """Largest first, boxed by their points; of two tracks that slid onto one face, the larger."""
         boxed = [replace(f, box=np.array(landmark_box(f.points), np.float32)) for f in faces]
-        kept: list[Face] = []
-        for f in sorted(boxed, key=lambda f: -f.box[2] * f.box[3]):
-            if all(iou(f.box, k.box) < 0.5 for k in kept):
-                kept.append(f)
-        return kept
+        return distinct(boxed, rank=lambda f: -f.box[2] * f.box[3])
