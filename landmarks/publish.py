@@ -35,16 +35,25 @@ KNOWN_SOURCES = {
 
 def _extra_data(config: dict) -> str:
     lines = []
-    for source in config.get("training_data") or []:
-        if source.get("role", "").startswith("training and validation"):
-            continue
-        if source.get("role") == "initial weights":
-            lines.append(f"- fine-tuned from the weights in `{source.get('name', '?')}`")
+    for i, source in enumerate(config.get("training_data") or []):
+        role, name = source.get("role", "extra"), source.get("name", "?")
+        if i == 0 and role.startswith("training"):
+            continue  # the run's own data: the paragraph above
+        if role.endswith("initial weights"):  # "before fine-tuning: initial weights" for a chain of runs
+            lines.append(f"- {'' if role == 'initial weights' else 'before that, '}fine-tuned from the weights in `{name}`")
         else:
-            name = source.get("name", "?")
-            known = KNOWN_SOURCES.get(name, f"`{name}`")
-            lines.append(f"- {known} ({source.get('role', 'extra')})")
+            # an annotation file is recorded as folder/file: the folder names the dataset
+            known = KNOWN_SOURCES.get(name.split("/")[0], f"`{name}`")
+            lines.append(f"- {known} ({role})")
     return "\n\nAlso:\n\n" + "\n".join(lines) if lines else ""
+
+
+def _selection(config: dict) -> str:
+    own = (config.get("training_data") or [{}])[0]
+    if own.get("role", "").startswith("training (all faces"):
+        return ("trained on all of them for the number of epochs that an earlier run's fixed 10 % "
+                "validation split picked")
+    return "model selection on a fixed 10 % validation split of them"
 
 
 def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
@@ -96,9 +105,8 @@ Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {pre['channe
 
 ## Training data
 
-300-W (Sagonas et al., 2013): 2014 training faces (AFW, HELEN train, LFPW train); model selection
-on a fixed 10 % validation split of them; the common test set (HELEN test + LFPW test, 554 faces)
-only for the figures above.{_extra_data(config)}
+300-W (Sagonas et al., 2013): 2014 training faces (AFW, HELEN train, LFPW train); {_selection(config)};
+the common test set (HELEN test + LFPW test, 554 faces) only for the figures above.{_extra_data(config)}
 
 ## Use
 

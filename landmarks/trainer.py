@@ -48,6 +48,9 @@ class TrainConfig:
     init: str | None = None  # a model folder to start from (fine-tuning); its head and crop must be the recipe's (any input size)
     extra: str | None = None  # training-only faces (annotation file, or a folder with labels.xml): never validated on
     extra_ratio: float = 1.0  # extra faces drawn each epoch, as a fraction of the main training faces
+    # the final model: train on the validation split too, for the epoch count an earlier run's
+    # validation picked; the last epoch is saved, and its validation NME is a training-fit figure
+    all_faces: bool = False
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -163,6 +166,8 @@ class Trainer:
         train, val = split_train_val(records, self.recipe.val_fraction, self.recipe.seed)
         if len(val) == 0 or len(train) < 2:
             raise DatasetError(f"{cfg.data}: {len(records)} faces are too few for a training and a validation split")
+        if cfg.all_faces:
+            train = train + val
         show = cfg.progress and self.main
         extra = None
         if cfg.extra:
@@ -185,13 +190,19 @@ class Trainer:
         """What the model was trained on, by folder name (no local paths), for its config and card."""
         def name(path: str) -> str:
             p = Path(path).resolve()
-            return p.name if p.is_dir() else f"{p.parent.name}/{p.name}"
+            # a run's model folder is always "best": its run names it
+            return p.name if p.is_dir() and p.name != "best" else f"{p.parent.name}/{p.name}"
 
-        out = [{"name": name(self.cfg.data), "role": "training and validation"}]
+        role = "training (all faces, the validation split included)" if self.cfg.all_faces else "training and validation"
+        out = [{"name": name(self.cfg.data), "role": role}]
         if self.cfg.extra:
             out.append({"name": name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
         if self.cfg.init:
             out.append({"name": name(self.cfg.init), "role": "initial weights"})
+            # what the initial weights were trained on, so a chain of runs keeps its whole story
+            config = Path(self.cfg.init) / "config.json"
+            earlier = json.loads(config.read_text()).get("training_data") or [] if config.is_file() else []
+            out += [{**s, "role": f"before fine-tuning: {s.get('role', '?')}"} for s in earlier]
         return out
 
     def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None):
@@ -271,7 +282,7 @@ class Trainer:
             row.update(val_loss=val_loss, val_nme=round(100 * float(nmes.mean()), 4), img_per_s=speed,
                        seconds=round(time.time() - started, 1))
             history.append(row)
-            improved = row["val_nme"] < best
+            improved = row["val_nme"] < best or cfg.all_faces  # no held-out faces to choose by: keep the last
             if improved:
                 best = row["val_nme"]
                 _save_model_atomically(judged, self.out / "best")

@@ -66,6 +66,27 @@ def test_training_survives_a_kill_and_resumes(data_dir, tmp_path, run):
     assert resumed["history"][-1]["train_loss"] == pytest.approx(full["history"][-1]["train_loss"], rel=0.05)
 
 
+def test_final_model_trains_on_all_faces_and_keeps_the_last_epoch(data_dir, tmp_path, run):
+    from landmarks.trainer import Trainer
+
+    first, _ = run
+    cfg = tiny(data_dir, tmp_path, limit=60, epochs=2, all_faces=True, init=str(first / "best"))
+    train_faces, val_faces, _ = Trainer(cfg).load_data()
+    assert (len(train_faces), len(val_faces)) == (60, 6)  # the validation faces are trained on too
+    result = train(cfg)
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    last = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    best = load_network(tmp_path / "best").state_dict()
+    assert all(torch.equal(best[k], last[k]) for k in best)  # the last epoch, whatever its NME
+    card = (tmp_path / "best" / "README.md").read_text()
+    assert "trained on all of them" in card and "model selection on" not in card
+    # the initial weights' own data is part of the story
+    roles = [s["role"] for s in json.loads((tmp_path / "best" / "config.json").read_text())["training_data"]]
+    assert roles == ["training (all faces, the validation split included)", "initial weights",
+                     "before fine-tuning: training and validation"]
+    assert f"fine-tuned from the weights in `{first.name}/best`" in card
+
+
 def test_resume_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         train(tiny(data_dir, tmp_path, resume=True))

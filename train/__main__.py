@@ -23,6 +23,9 @@ def main(argv=None) -> int:
     p.add_argument("--init", metavar="MODEL_FOLDER", help="start from this model's weights (fine-tuning; same head and crop as the recipe)")
     p.add_argument("--extra", metavar="DATA", help="training-only faces: an annotation file or a folder with labels.xml (never validated on)")
     p.add_argument("--extra-ratio", type=float, default=1.0, help="extra faces drawn each epoch per main training face (default 1)")
+    p.add_argument("--all-faces", action="store_true",
+                   help="train on the validation split too and keep the last epoch (the final model, once "
+                        "a run with validation has picked --epochs)")
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="auto (default): bf16 on GPUs and on CPUs with native bf16 where it measures faster, else fp32")
@@ -54,6 +57,7 @@ def main(argv=None) -> int:
         init=a.init,
         extra=a.extra,
         extra_ratio=a.extra_ratio,
+        all_faces=a.all_faces,
     )
     try:
         result = train(cfg)
@@ -62,7 +66,10 @@ def main(argv=None) -> int:
         return 2
     if not result["main"]:
         return 0
-    print(f"best validation NME {result['best_val_nme']:.2f}%; model in {result['best_dir']}")
+    if a.all_faces:  # the validation faces were trained on: their NME is no measure of the model
+        print(f"last epoch kept (trained on the validation split too); model in {result['best_dir']}")
+    else:
+        print(f"best validation NME {result['best_val_nme']:.2f}%; model in {result['best_dir']}")
     if a.push_to_hub:
         test = Path(a.data) / "labels_test_common.xml"
         if test.is_file():  # reported in the model card; never used to choose anything
