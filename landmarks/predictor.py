@@ -69,9 +69,8 @@ def _is_network(model) -> bool:
 
 
 # Faces the model scores below this are dropped.  benchmarks/confidence.py, bundled model:
-# 300-W test faces at Haar boxes score 0.81 and up (5th percentile; 530 of 531 kept), the
-# cascade's false detections and non-face crops (cloth, flag, logo, terrain, patterns) at
-# most 0.63 (all 12 crops and 8 of 9 false detections dropped).
+# 300-W test faces at BlazeFace boxes score 0.81 and up (5th percentile; 554 of 554 kept),
+# non-face crops (cloth, flag, logo, terrain, patterns) at most 0.51 (all 12 dropped).
 MIN_SCORE = 0.65
 
 

@@ -29,7 +29,7 @@ KNOWN_SOURCES = {
     "youtube68": "youtube68: 4232 video frames of 347 people from the YouTube Faces Database (Wolf, Hassner"
                  " and Maoz, CVPR 2011; non-commercial research use) with 68 points of unknown, probably"
                  " automatic origin (via udacity/P1_Facial_Keypoints, MIT); used for training only, never"
-                 " for choosing epochs or for the figures above",
+                 " for the figures above",
 }
 
 
@@ -44,7 +44,7 @@ def _extra_data(config: dict) -> str:
         else:
             # an annotation file is recorded as folder/file: the folder names the dataset
             known = KNOWN_SOURCES.get(name.split("/")[0], f"`{name}`")
-            lines.append(f"- {known} ({role})")
+            lines.append(f"- {known} ({'pre-training, before the fine-tuning above' if role.startswith('before') else role})")
     return "\n\nAlso:\n\n" + "\n".join(lines) if lines else ""
 
 
@@ -137,17 +137,19 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces."""
     src, dest = _model_folder(Path(src)), Path(dest)
     model = load_network(src)
+    if half:  # the weights as they will be stored: the twin and the reference are made from them
+        model = model.half().float()
     dest.mkdir(parents=True, exist_ok=True)
     if int8_labels:
         from .quantize import export_int8, face_crops
 
-        export_int8(model, dest, face_crops(model, int8_labels))  # from the fp32 weights
+        export_int8(model, dest, face_crops(model, int8_labels))
     elif src.resolve() != dest.resolve():
         if (src / ONNX_FILE).is_file():
             shutil.copy2(src / ONNX_FILE, dest / ONNX_FILE)
         else:
             (dest / ONNX_FILE).unlink(missing_ok=True)  # a twin of other weights would be used instead of these
-    write_reference(model, dest)  # from the fp32 weights: what the int8 twin is checked against
+    write_reference(model, dest)  # computed in fp32: what the int8 twin is checked against
     (model.half() if half else model).save_pretrained(dest)
     for name in (METRICS, CED_PLOT):
         if (src / name).is_file() and src.resolve() != dest.resolve():

@@ -199,7 +199,10 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     # points nowhere near the face
     assert result["history"][0]["val_nme"] < 8
     config = json.loads((tmp_path / "ft" / "best" / "config.json").read_text())
-    assert [s["role"].split(",")[0] for s in config["training_data"]] == ["training and validation", "extra", "initial weights"]
+    roles = [s["role"].split(",")[0] for s in config["training_data"]]
+    assert roles[:3] == ["training and validation", "extra", "initial weights"]
+    # then what the bundled weights were trained on
+    assert len(roles) > 3 and all(r.startswith("before fine-tuning: ") for r in roles[3:])
     assert "extra.xml" in (tmp_path / "ft" / "best" / "README.md").read_text()
     # the network is fully convolutional: another input size starts from the same weights
     Trainer(TrainConfig(**{**cfg.__dict__, "input_size": 192})).model_and_optimizer()
