@@ -94,7 +94,7 @@ def sizes() -> None:
             x0, y0 = max(ox, 0), max(oy, 0)
             x1, y1 = min(ox + small.shape[1], side), min(oy + small.shape[0], side)
             canvas[y0:y1, x0:x1] = small[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-            boxes, _, _ = detector.raw(canvas, 1.0)
+            boxes, _ = detector.raw(canvas, 1.0)
             centres = to_centred(boxes)[:, :2]
             found += bool(np.any(np.all(np.abs(centres - side / 2) < size / 2, axis=1)))
         print(f"| {size} | {found} / {len(records)} |")

@@ -67,25 +67,25 @@ class BlazeFaceDetector:
         x[:nh, :nw] = small.astype(np.float32) * (2 / 255) - 1
         return x.transpose(2, 0, 1)[None]
 
-    def raw(self, rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One pass's confident candidates before suppression: boxes (N, 4) x, y, w, h,
-        keypoints (N, 6, 2) and confidences (N,), in image pixels."""
+    def raw(self, rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """One pass's confident candidates before suppression: boxes (N, 4) x, y, w, h in
+        image pixels and confidences (N,).  The six keypoints are not decoded: the landmark
+        network finds the face's points itself."""
         x = self._input(rgb, scale)
         regression, logits = self._session.run(None, {"input": x})
         gw = x.shape[3] // STRIDE
         confidence = 1 / (1 + np.exp(-np.clip(logits[0, :, 0], -80, 80)))
         keep = np.flatnonzero(confidence >= self.min_confidence)
-        r = regression[0, keep].reshape(-1, 8, 2)
+        r = regression[0, keep, :4].reshape(-1, 2, 2)  # centre offset, size
         anchors = np.stack([keep % gw + 0.5, keep // gw + 0.5], axis=1) * STRIDE
         boxes = from_centred(np.concatenate([r[:, 0] + anchors, r[:, 1]], axis=1)) / scale
-        keypoints = (r[:, 2:] + anchors[:, None]) / scale
-        return boxes.astype(np.float32), keypoints.astype(np.float32), confidence[keep]
+        return boxes.astype(np.float32), confidence[keep]
 
     def __call__(self, rgb: np.ndarray, min_face: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) as x, y, w, h in image pixels and their confidences (N,), largest first."""
         passes = [self.raw(rgb, s) for s in self.scales(*rgb.shape[:2], min_face)]
         boxes = np.concatenate([p[0] for p in passes])
-        confidence = np.concatenate([p[2] for p in passes])
+        confidence = np.concatenate([p[1] for p in passes])
         small = boxes[:, 2] < (min_face or self.min_face)
         boxes, confidence = boxes[~small], confidence[~small]
         keep = cv2.dnn.NMSBoxes(boxes.tolist(), confidence.tolist(), self.min_confidence, self.nms_iou)

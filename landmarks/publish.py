@@ -33,24 +33,34 @@ KNOWN_SOURCES = {
 }
 
 
+# Roles of the sources a model was trained on (``Trainer.sources`` writes them into
+# config.json; the card reads them back).  EARLIER prefixes the sources of the ``--init``
+# weights, so a chain of runs keeps its whole story.
+TRAINED_ON = "training and validation"
+TRAINED_ON_ALL = "training (all faces, the validation split included)"
+INITIAL_WEIGHTS = "initial weights"
+EARLIER = "before fine-tuning: "
+
+
 def _extra_data(config: dict) -> str:
     lines = []
     for i, source in enumerate(config.get("training_data") or []):
         role, name = source.get("role", "extra"), source.get("name", "?")
-        if i == 0 and role.startswith("training"):
+        if i == 0 and role in (TRAINED_ON, TRAINED_ON_ALL):
             continue  # the run's own data: the paragraph above
-        if role.endswith("initial weights"):  # "before fine-tuning: initial weights" for a chain of runs
-            lines.append(f"- {'' if role == 'initial weights' else 'before that, '}fine-tuned from the weights in `{name}`")
+        earlier = role.startswith(EARLIER)
+        if role.removeprefix(EARLIER) == INITIAL_WEIGHTS:
+            lines.append(f"- {'before that, ' if earlier else ''}fine-tuned from the weights in `{name}`")
         else:
             # an annotation file is recorded as folder/file: the folder names the dataset
             known = KNOWN_SOURCES.get(name.split("/")[0], f"`{name}`")
-            lines.append(f"- {known} ({'pre-training, before the fine-tuning above' if role.startswith('before') else role})")
+            lines.append(f"- {known} ({'pre-training, before the fine-tuning above' if earlier else role})")
     return "\n\nAlso:\n\n" + "\n".join(lines) if lines else ""
 
 
 def _selection(config: dict) -> str:
     own = (config.get("training_data") or [{}])[0]
-    if own.get("role", "").startswith("training (all faces"):
+    if own.get("role") == TRAINED_ON_ALL:
         return ("trained on all of them for the number of epochs that an earlier run's fixed 10 % "
                 "validation split picked")
     return "model selection on a fixed 10 % validation split of them"
