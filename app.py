@@ -115,10 +115,14 @@ def cached_jpeg(rgb: np.ndarray, cache: str) -> str:
     0.1-0.3 s a photo). Files there are named by their content, so identical results (the
     same photo and settings, a still camera) share one; Gradio rewrites such a file in place
     and cut off clients still downloading it (1 in 200 photos from 8 clients): written once
-    here, atomically."""
+    here, atomically.  A file handed out again is touched: ``delete_cache`` ages files by
+    ctime and Gradio does not touch a path already in its cache, so an hour-old copy would
+    be deleted by the next sweep while a client is still fetching it."""
     data = processing_utils.encode_pil_to_bytes(Image.fromarray(rgb), "jpeg")
     path = Path(cache) / processing_utils.hash_bytes(data) / "image.jpeg"
-    if not path.exists():
+    try:
+        os.utime(path)
+    except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(f"{uuid.uuid4().hex}.part")
         part.write_bytes(data)

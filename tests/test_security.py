@@ -265,6 +265,18 @@ def test_gradio_cache_is_cleaned_and_the_examples_folder_is_private():
     assert a.stat().st_mode & 0o777 == 0o700
 
 
+def test_a_result_handed_out_again_is_not_left_to_age_out(tmp_path):
+    # delete_cache removes files whose ctime is older than its age: a result that is the same
+    # as an earlier one (same photo, a still camera) must count as new again when handed out
+    rgb = sample_pictures.webcam_frame(1)
+    first = Path(app.cached_jpeg(rgb, str(tmp_path)))
+    before = first.stat().st_ctime_ns
+    time.sleep(0.05)
+    again = Path(app.cached_jpeg(rgb, str(tmp_path)))
+    assert again == first and again.stat().st_ctime_ns > before
+    assert np.abs(np.asarray(Image.open(again), np.int16) - rgb).mean() < 3  # the same picture, as JPEG
+
+
 def test_a_login_when_asked_for_one():
     from conftest import AppServer
 
