@@ -97,7 +97,7 @@ def _predict(a) -> int:
 def _export(a) -> int:
     from .publish import export
 
-    print(f"wrote {export(a.model_dir, a.dest, half=a.half, int8_labels=a.int8)}")
+    print(f"wrote {export(a.model_dir, a.dest, half=a.half, int8_labels=a.int8, readout=a.readout)}")
     return 0
 
 
@@ -154,6 +154,9 @@ def main(argv=None) -> int:
     ex.add_argument("--half", action="store_true", help="store the weights in fp16 (half the size)")
     ex.add_argument("--int8", metavar="LABELS",
                     help="also write model.int8.onnx, calibrated on faces of this annotation file (e.g. labels_train.xml)")
+    ex.add_argument("--readout", choices=["cell", "neighbours"],
+                    help="how a pip model reads each point: at its best cell, or the mean over that cell's "
+                         "neighbourhood (default: the model's own; pip models before recipe v2 read at the cell)")
     ex.set_defaults(run=_export)
     pu = sub.add_parser("push", help="push a model folder (or a run folder's best/ and log) to the Hugging Face Hub")
     pu.add_argument("model_dir")

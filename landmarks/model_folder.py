@@ -49,6 +49,7 @@ class ModelError(RuntimeError):
 _CONFIG_BOUNDS = {
     "arch": {"resnet18"},
     "head": {"regress", "pip"},
+    "readout": {"cell", "neighbours"},  # null, or no key (older folders): the head's default
     "num_points": {NUM_POINTS},
     "preprocess.channels": {1, 3},
     "preprocess.size": range(32, 513),
@@ -82,7 +83,7 @@ def check_config(config) -> dict:
     for key, allowed in _CONFIG_BOUNDS.items():
         group, _, name = key.rpartition(".")
         where = preprocess if group else config
-        if name not in where:
+        if name not in where or (key == "readout" and where[name] is None):
             continue
         value = where[name]
         if isinstance(allowed, tuple):
@@ -113,9 +114,13 @@ def read_config(folder: Path) -> dict:
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
 
 
-def load_network(folder: Path, device="cpu"):
-    """A model folder -> its LandmarkNet in eval mode, or ModelError saying what is wrong."""
-    return _network(folder, read_config(folder), device)
+def load_network(folder: Path, device="cpu", readout: str | None = None):
+    """A model folder -> its LandmarkNet in eval mode, or ModelError saying what is wrong;
+    ``readout`` replaces the config's (``export --readout``: an older pip model read anew)."""
+    config = read_config(folder)
+    if readout is not None:
+        config = check_config({**config, "readout": readout})
+    return _network(folder, config, device)
 
 
 def _network(folder: Path, config: dict, device):

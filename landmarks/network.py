@@ -38,6 +38,7 @@ class LandmarkNet(
         recipe_version: int = 1,
         head: str = "regress",
         loss: str | None = None,  # the head's training loss (its default when None); unused at inference
+        readout: str | None = None,  # how the pip head reads points off its maps (heads.py; its default when None)
         training_data: list | None = None,  # [{"name", "role"}] of each data source, for the model card
     ):
         super().__init__()
@@ -49,7 +50,7 @@ class LandmarkNet(
         net.conv1 = nn.Conv2d(self.preprocess.channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         net.fc = nn.Identity()  # the head does the rest; unused parameters would stall DDP
         self.backbone = net
-        self.head = make_head(head, 512, num_points, loss)
+        self.head = make_head(head, 512, num_points, loss, readout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The head's raw output: what its loss sees."""
@@ -80,4 +81,5 @@ class LandmarkNet(
             recipe_version=recipe.version,
             head=recipe.head,
             loss=recipe.loss,
+            readout=recipe.readout,
         )

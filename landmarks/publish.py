@@ -102,11 +102,13 @@ def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         if (folder / ONNX_FILE).is_file()
         else ""
     )
+    readout = {"neighbours": " (each point read as the mean of what its best cell and that cell's neighbours give)",
+               "cell": " (each point read at its best cell)"}.get(config.get("readout") or "", "")
     body = f"""
 # Face landmarks: {config['arch']}, recipe `{config['recipe']}` v{config['recipe_version']}
 
 Finds the 68 iBUG/300-W points of a face: a {config['arch']} with a {pre['channels']}-channel
-{pre['size']}x{pre['size']} input and a `{config.get('head', 'regress')}` head, trained with the
+{pre['size']}x{pre['size']} input and a `{config.get('head', 'regress')}` head{readout}, trained with the
 `landmarks` toolkit.{onnx_note}
 
 ## Results
@@ -142,11 +144,15 @@ def _model_folder(path: Path) -> Path:
     return path / "best" if (path / "best" / CONFIG).is_file() else path
 
 
-def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: str | Path | None = None) -> Path:
+def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: str | Path | None = None,
+           readout: str | None = None) -> Path:
     """A self-contained model folder: weights (fp16 with ``half``), config, figures, card;
-    with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces."""
+    with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces;
+    ``readout`` sets how a pip model reads its points (heads.py)."""
     src, dest = _model_folder(Path(src)), Path(dest)
-    model = load_network(src)
+    model = load_network(src, readout=readout)
+    if readout is not None and not int8_labels and (src / ONNX_FILE).is_file():
+        raise ModelError(f"export --readout {readout}: {src}'s int8 twin reads points its own way; give --int8 LABELS to make a new one")
     if half:  # the weights as they will be stored: the twin and the reference are made from them
         model = model.half().float()
     dest.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ class Recipe:
     val_fraction: float = 0.1
     seed: int = 0
     ema: float = 0.0  # decay of an exponential moving average of the weights, validated and saved; 0: off
+    readout: str | None = None  # how the head reads points (heads.py), in validation and in the saved model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,11 +82,15 @@ RECIPES = {
 # Pixel-in-pixel head (after PIPNet) on regress-v2's backbone, crop and optimiser: the
 # 5 x 5 grid of the last feature map scores where each point is and regresses the offset
 # within the cell; occlusion patches on top of regress-v2's augmentation; longer.
+# Version 2: points are read as the mean over the best cell's neighbourhood (heads.py), in
+# validation too, so the epoch kept is chosen on what users get; training is unchanged.
 RECIPES["pip-v1"] = replace(
     RECIPES["regress-v2"],
     name="pip-v1",
+    version=2,
     head="pip",
     loss="pip",
+    readout="neighbours",
     epochs=100,
     augment=replace(RECIPES["regress-v2"].augment, occlude=0.5),
 )

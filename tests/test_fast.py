@@ -43,9 +43,10 @@ def test_crop_targets_round_trip():
     np.testing.assert_allclose(geometry.from_targets(geometry.to_targets(pts, region), region), pts, atol=1e-3)
 
 
+@pytest.mark.parametrize("readout", ["cell", "neighbours"])
 @pytest.mark.parametrize("grid", [5, 8])
-def test_pip_head_decodes_what_its_loss_encodes(grid):
-    head = PipHead(8, NUM_POINTS)
+def test_pip_head_decodes_what_its_loss_encodes(grid, readout):
+    head = PipHead(8, NUM_POINTS, readout=readout)
     targets = torch.rand(3, NUM_POINTS, 2) * 0.9 - 0.45
     u, cell = head.cells(targets, grid)
     idx = torch.arange(grid, dtype=torch.float32)
@@ -57,6 +58,26 @@ def test_pip_head_decodes_what_its_loss_encodes(grid):
     points, confidence = head.decode(raw)
     assert torch.allclose(points, targets, atol=1e-5) and torch.all(confidence == 1)
     assert head.loss(raw, targets).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_the_neighbours_readout_is_the_mean_of_the_estimates_around_the_best_cell():
+    g = 5
+    raw = torch.randn(2, 3, NUM_POINTS, g, g)
+    raw[:, 0] = raw[:, 0].clamp(max=0.5)
+    raw[0, 0, 0, 2, 3] = 1.0  # face 0, point 0: best cell at row 2, column 3 (nine neighbours in the grid)
+    raw[0, 0, 1, 0, 0] = 1.0  # point 1: at the corner, where only four cells are in the grid
+    est_x = torch.arange(g).view(1, g) + raw[0, 1, :2]  # (2, G, G): the position each cell gives, in cells
+    est_y = torch.arange(g).view(g, 1) + raw[0, 2, :2]
+    flat = raw.view(2, -1, g, g)
+    points, _ = PipHead(8, NUM_POINTS, readout="neighbours").decode(flat)
+    for p, (rows, cols) in enumerate([(slice(1, 4), slice(2, 5)), (slice(0, 2), slice(0, 2))]):
+        expected = torch.stack([est_x[p, rows, cols].mean(), est_y[p, rows, cols].mean()]) / g - 0.5
+        assert torch.allclose(points[0, p], expected, atol=1e-6)
+    cell, _ = PipHead(8, NUM_POINTS).decode(flat)  # the default: the best cell alone
+    assert torch.allclose(cell[0, 0], torch.stack([est_x[0, 2, 3], est_y[0, 2, 3]]) / g - 0.5, atol=1e-6)
+    assert not torch.allclose(cell, points)
+    with pytest.raises(ValueError, match="readout cell or neighbours, not 'mean'"):
+        PipHead(8, NUM_POINTS, readout="mean")
 
 
 def test_regress_head_and_its_losses():
@@ -145,6 +166,9 @@ def test_config_upgrade_and_bounds():
         check_config({**flat, "input_size": 2400})
     with pytest.raises(ValueError, match="head is 'x'"):
         check_config({**flat, "head": "x"})
+    assert check_config({**flat, "readout": None})["readout"] is None  # the head's default, as in older folders
+    with pytest.raises(ValueError, match="readout is 'best'"):
+        check_config({**flat, "readout": "best"})
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():

@@ -69,6 +69,10 @@ def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
     x = torch.randn(1, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
+    # a config without a readout (folders made before it) reads at the best cell, as its int8 twin does
+    assert loaded.head.readout == "cell" and load_network(tmp_path, readout="neighbours").head.readout == "neighbours"
+    with pytest.raises(ValueError, match="the regress head has no readout"):
+        LandmarkNet(head="regress", readout="neighbours")
 
 
 def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
@@ -80,6 +84,7 @@ def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
 
     model = load_network(tmp_path / "best")
     assert model.head.name == "pip" and model.preprocess.size == 64
+    assert model.head.readout == "neighbours"  # the recipe's, what validation chose the epoch with
     with torch.no_grad():
         points, confidence = model.predict(torch.zeros(2, 1, 64, 64))
     assert points.shape == (2, 68, 2) and confidence.shape == (2, 68)

@@ -122,6 +122,23 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
     assert "Traceback" not in p.stderr
 
 
+def test_export_sets_the_readout_and_never_keeps_a_twin_that_reads_otherwise(tmp_path, test_records):
+    from landmarks.publish import export
+
+    assert load_network(BUNDLED).head.readout == "neighbours"
+    with pytest.raises(ModelError, match="give --int8 LABELS"):  # the bundled twin reads at the neighbourhood
+        export(BUNDLED, tmp_path / "stale", readout="cell")
+    bare = export(BUNDLED, tmp_path / "bare")
+    (bare / ONNX_FILE).unlink()
+    cell = export(bare, tmp_path / "cell", readout="cell")
+    assert json.loads((cell / "config.json").read_text())["readout"] == "cell"
+    rec = test_records[3]
+    box = [landmark_box(rec.points)]
+    a = FaceLandmarker(str(bare)).predict_boxes(rec.image, box)[0].points
+    b = FaceLandmarker(str(cell)).predict_boxes(rec.image, box)[0].points
+    assert 0 < np.linalg.norm(a - b, axis=1).mean() < 2  # pixels on a 256-px crop: the same weights, read two ways
+
+
 def no_torch_env(tmp_path) -> dict:
     return {**os.environ, **without_torch(tmp_path / "no-torch")}
 
