@@ -150,9 +150,9 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces;
     ``readout`` sets how a pip model reads its points (heads.py)."""
     src, dest = _model_folder(Path(src)), Path(dest)
-    model = load_network(src, readout=readout)
     if readout is not None and not int8_labels and (src / ONNX_FILE).is_file():
         raise ModelError(f"export --readout {readout}: {src}'s int8 twin reads points its own way; give --int8 LABELS to make a new one")
+    model = load_network(src, readout=readout)
     if half:  # the weights as they will be stored: the twin and the reference are made from them
         model = model.half().float()
     dest.mkdir(parents=True, exist_ok=True)

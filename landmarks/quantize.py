@@ -109,8 +109,9 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
             per_channel=True,
             reduce_range=True,  # see the module's docstring
             nodes_to_exclude=keep_float,
-            # activation ranges without their rarest extremes: with the bundled weights, on the 201 validation faces the
-            # points moved 0.17 px (of 160) from the weights' on average, 0.20 px with min-max
+            # activation ranges without their rarest extremes: with the bundled weights, on the
+            # 201 validation faces, the points moved 0.17 px (of 160) from the weights' on
+            # average, 0.20 px with min-max
             calibrate_method=CalibrationMethod.Percentile,
             extra_options={"CalibPercentile": 99.999},
         )

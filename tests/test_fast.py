@@ -176,6 +176,7 @@ def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():
     from landmarks.model_folder import _CONFIG_BOUNDS, HEADS_WITH_CONFIDENCE
 
     assert set(HEADS) == _CONFIG_BOUNDS["head"]
+    assert set(PipHead.readouts) == _CONFIG_BOUNDS["readout"]
     assert {name for name, head in HEADS.items() if head.has_confidence} == HEADS_WITH_CONFIDENCE
 
 
