@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import torch
 import torch.nn.functional as F
 
@@ -133,37 +132,6 @@ def color_jitter(x: torch.Tensor, aug: Augment, generator: torch.Generator | Non
         m = torch.linalg.inv(yiq) @ rot @ yiq  # (B, 3, 3)
         x = torch.einsum("bij,bjhw->bihw", m, x).clamp(0, 1)
     return x
-
-
-def degrade(x: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-sample loss of detail over (B, C, S, S) in [0, 1]: with ``probability`` the crop is
-    shrunk to 30-100 % of its side and enlarged back (a small, soft face), and independently
-    with ``probability`` JPEG-compressed at quality 20-90 (video and web photos).  Both keep
-    pixel centres in place, so the targets stand."""
-    if not probability:
-        return x
-    b, _, h, w = x.shape
-
-    def draw():
-        return torch.rand(b, generator=generator, device=x.device)
-
-    shrink, compress = draw() < probability, draw() < probability
-    scale, quality = (0.3 + 0.7 * draw()).tolist(), (20 + 70 * draw()).round().int().tolist()
-    out = []
-    for i in range(b):  # one size and quality per sample: torch and OpenCV take one per call
-        xi = x[i : i + 1]
-        if shrink[i]:
-            small = (max(8, round(h * scale[i])), max(8, round(w * scale[i])))
-            xi = F.interpolate(xi, size=small, mode="bilinear", antialias=True, align_corners=False)
-            xi = F.interpolate(xi, size=(h, w), mode="bilinear", align_corners=False)
-        if compress[i]:
-            # OpenCV's codec (torchvision's is deprecated) reads colour as BGR
-            u8 = (xi[0] * 255).round().clamp(0, 255).to(torch.uint8).flip(0).permute(1, 2, 0).cpu().numpy()
-            _, code = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, quality[i]])
-            back = torch.from_numpy(cv2.imdecode(code, cv2.IMREAD_UNCHANGED).reshape(u8.shape))
-            xi = (back.to(x.device).permute(2, 0, 1).flip(0).float() / 255)[None]
-        out.append(xi)
-    return torch.cat(out)
 
 
 def occlude(x: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,7 +17,6 @@ class Augment:
     box_scale: float = 0.0  # box size scaled by 1 +- this
     box_shift: float = 0.0  # box centre moved by +- this fraction of its size
     occlude: float = 0.0  # probability of a grey rectangle (10-40 % of the crop side) over the crop
-    degrade: float = 0.0  # probability, each, of a down-up rescale (30-100 % of the side) and of a JPEG round trip
 
 
 
@@ -101,13 +100,6 @@ RECIPES["pip-v1"] = replace(
 # extra source (--extra): a short cosine from a fifth of pip-v1's rate, and the weights'
 # moving average (horizon about 200 steps) is what is validated and saved.
 RECIPES["pip-ft"] = replace(RECIPES["pip-v1"], name="pip-ft", lr=2e-4, epochs=10, ema=0.995)
-
-
-# Pre-training on soft, small video faces before a pip-ft fine-tune on 300-W: pip-ft with
-# half the crops shrunk and enlarged back and half JPEG-compressed, so that sharpness and
-# compression are no cue the network can tie to one source's point conventions.
-RECIPES["pip-pre"] = replace(RECIPES["pip-ft"], name="pip-pre", version=1,
-                             augment=replace(RECIPES["pip-ft"].augment, degrade=0.5))
 
 
 def get_recipe(name: str) -> Recipe:

@@ -208,7 +208,6 @@ class Trainer:
         p = self.recipe.preprocess  # the spec the model stores: inference crops the same way
         mats, targets = A.crop_geometry(faces.points[idx], p.size, p.margin, p.square, aug, gen)
         x = A.warp(faces.images[idx], mats, p.size)
-        x = A.degrade(x, aug.degrade, gen)
         x = A.color_jitter(x, aug, gen)
         x = A.occlude(x, aug.occlude, gen)
         x = A.to_network_input(x, p.channels, p.mean, p.std).contiguous(memory_format=torch.channels_last)

@@ -109,29 +109,3 @@ def test_training_crop_matches_inference_crop(faces, test_records):
             diff = np.abs(train_input[i].numpy() - infer).mean() * spec.std  # in [0, 1] pixel units
             assert diff < 0.02
             np.testing.assert_allclose(geometry.to_targets(rec.points, region), targets[i].numpy(), atol=1e-4)
-
-
-def test_degrade_softens_pixels_not_geometry(faces):
-    """Down-up rescaling and JPEG take detail away but move no point: a dot drawn at a point
-    stays there; without the probability nothing changes."""
-    n = len(faces)
-    g = torch.Generator().manual_seed(0)
-    mats, targets = A.crop_geometry(faces.points, SIZE, 0.6, True)
-    for k in DOTS:
-        dots = A.warp(dot_images(faces.points, k, faces.images.shape[-1]), mats, SIZE)
-        # JPEG lifts a black background by a level or two: only the dot counts
-        soft = (A.degrade(dots, 1.0, g) - 2 / 255).clamp(min=0)
-        err = (centroids(soft) - (targets[:, k] * SIZE + (SIZE - 1) / 2)).norm(dim=1)
-        assert err.max() < 1.0, f"point {k}: degraded dot {err.max():.2f} px from its point"
-    x = A.warp(faces.images, mats, SIZE)
-
-    def detail(img):  # mean absolute difference between neighbouring pixels
-        return (img[..., 1:] - img[..., :-1]).abs().mean(dim=(1, 2, 3))
-
-    y = A.degrade(x, 1.0, g)
-    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
-    assert (detail(y) < detail(x)).all()
-    assert torch.equal(A.degrade(x, 0.0, g), x)
-    half = A.degrade(x, 0.5, torch.Generator().manual_seed(1))
-    untouched = (half == x).flatten(1).all(dim=1)
-    assert 0 < untouched.sum() < n  # some crops kept, some degraded
