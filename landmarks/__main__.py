@@ -1,4 +1,4 @@
-"""Command line: ``python -m landmarks evaluate|predict|export|push|deploy …`` (``--help`` on each)."""
+"""Command line: ``python -m landmarks evaluate|predict|relabel|export|push|deploy …`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -94,6 +94,25 @@ def _predict(a) -> int:
     return 0
 
 
+def _relabel(a) -> int:
+    import numpy as np
+
+    from .annotations import read_annotations, write_xml
+    from .predictor import FaceLandmarker
+    from .relabel import relabel
+
+    try:  # before the model loads and the faces are read: a bad --out must not cost an hour's work
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"--out {a.out}: cannot create its folder ({e.strerror})") from None
+    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime)
+    records, nmes = relabel(read_annotations(a.labels), fl, refine=a.refine, flip=not a.no_flip)
+    write_xml(records, a.out, name=f"{a.labels}, points by {a.model or 'the bundled model'}")
+    print(f"wrote {len(records)} faces to {a.out}; NME against the old points: median "
+          f"{100 * np.median(nmes):.2f} %, mean {100 * nmes.mean():.2f} %")
+    return 0
+
+
 def _export(a) -> int:
     from .publish import export
 
@@ -148,6 +167,15 @@ def main(argv=None) -> int:
     pr.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
                     help="auto: int8 ONNX Runtime on the CPU when the model has a twin that passes its check here")
     pr.set_defaults(run=_predict)
+    rl = sub.add_parser("relabel", help="pseudo-labels: an annotation file's faces with a model's points, to a new dlib XML")
+    rl.add_argument("labels", help="dlib XML file or folder of .pts files; each face is cropped at its labelled points")
+    rl.add_argument("--out", required=True, help="the new XML file (image paths relative to it; no image is copied)")
+    rl.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
+    rl.add_argument("--device")
+    rl.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto")
+    rl.add_argument("--refine", type=int, default=1, help="passes re-cropped at the model's own points (default 1)")
+    rl.add_argument("--no-flip", action="store_true", help="one pass per crop, without the mirror image")
+    rl.set_defaults(run=_relabel)
     ex = sub.add_parser("export", help="a shippable model folder: weights, config, figures and model card")
     ex.add_argument("model_dir", help="model folder or run folder (its best/)")
     ex.add_argument("dest")

@@ -1,4 +1,4 @@
-"""Reading 68-point annotations: dlib/iBUG XML files and 300-W ``.pts`` folders.
+"""Reading 68-point annotations (dlib/iBUG XML files and 300-W ``.pts`` folders) and writing XML.
 
 Every face becomes a :class:`FaceRecord` with 0-based pixel coordinates (pixel
 centres at integers).  Bad input raises :class:`DatasetError` naming the file
@@ -6,6 +6,7 @@ and the problem, so a typo in a path never surfaces as a numpy stack trace.
 """
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,28 @@ def read_xml(path: str | Path, check_images: bool = True) -> list[FaceRecord]:
     if not records:
         raise DatasetError(f"{path}: contains no annotated faces")
     return records
+
+
+def write_xml(records: list[FaceRecord], path: str | Path, name: str = "") -> Path:
+    """Write faces as a dlib XML file that :func:`read_xml` reads back: image paths relative to
+    the file's folder, as dlib's tools write them (nothing is copied), one ``<image>`` per photo."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = ET.Element("dataset")
+    ET.SubElement(root, "name").text = name
+    images = ET.SubElement(root, "images")
+    last, image_el = None, None
+    for r in records:
+        if r.image != last:
+            rel = os.path.relpath(Path(r.image).resolve(), path.parent.resolve())
+            image_el, last = ET.SubElement(images, "image", file=rel), r.image
+        x, y, w, h = r.box
+        box = ET.SubElement(image_el, "box", top=f"{y:.0f}", left=f"{x:.0f}", width=f"{w:.0f}", height=f"{h:.0f}")
+        for i, (px, py) in enumerate(r.points):
+            ET.SubElement(box, "part", name=f"{i:02d}", x=f"{px:.2f}", y=f"{py:.2f}")
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
 
 
 def read_pts(path: str | Path) -> np.ndarray:

@@ -30,6 +30,13 @@ KNOWN_SOURCES = {
                  " and Maoz, CVPR 2011; non-commercial research use) with 68 points of unknown, probably"
                  " automatic origin (via udacity/P1_Facial_Keypoints, MIT); used for training only, never"
                  " for the figures above",
+    # youtube68's faces with the points of a model trained on the 300-W training split
+    # (python -m landmarks relabel ... --out youtube68-relabelled/labels.xml)
+    "youtube68-relabelled": "youtube68's 4232 video frames (YouTube Faces Database, Wolf, Hassner and Maoz,"
+                            " CVPR 2011; non-commercial research use; via udacity/P1_Facial_Keypoints, MIT)"
+                            " with their points replaced by those of a model trained on the 300-W training"
+                            " split (`python -m landmarks relabel`); used for training only, never for the"
+                            " figures above",
 }
 
 

@@ -36,19 +36,6 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def write_xml(path: Path, records) -> Path:
-    """A dlib XML file for the given records (absolute image paths)."""
-    lines = ["<?xml version='1.0' encoding='UTF-8'?>", "<dataset><images>"]
-    for r in records:
-        x, y, w, h = r.box
-        lines.append(f"<image file='{r.image}'><box top='{y:.0f}' left='{x:.0f}' width='{w:.0f}' height='{h:.0f}'>")
-        lines += [f"<part name='{i:02d}' x='{px:.2f}' y='{py:.2f}'/>" for i, (px, py) in enumerate(r.points)]
-        lines.append("</box></image>")
-    lines.append("</images></dataset>")
-    path.write_text("\n".join(lines))
-    return path
-
-
 def without_torch(folder: Path) -> dict:
     """Environment variables under which ``import torch`` fails in a new Python process, as in
     an inference-only install (a ``sitecustomize`` in ``folder``, put on PYTHONPATH)."""

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from landmarks.annotations import DatasetError, read_annotations, read_pts, read_xml, split_train_val
+from landmarks.annotations import DatasetError, read_annotations, read_pts, read_xml, split_train_val, write_xml
 from landmarks.training_faces import load_faces
 from landmarks.trainer import TrainConfig, train
 
@@ -28,6 +28,18 @@ def test_reads_300w_pts_folders(tmp_path, test_records):
     np.testing.assert_allclose(read_pts(tmp_path / "face.pts"), rec.points, atol=1e-3)
     (faces,) = read_annotations(tmp_path)
     np.testing.assert_allclose(faces.points, rec.points, atol=1e-3)
+
+
+def test_written_xml_reads_back_with_paths_relative_to_it(tmp_path, test_records):
+    faces = test_records[:5]
+    out = write_xml(faces, tmp_path / "deep" / "labels.xml", name="five faces")
+    text = out.read_text()
+    assert 'file="/' not in text and 'file="..' in text  # relative, as dlib's tools write them
+    back = read_xml(out)
+    assert [r.image for r in back] == [r.image for r in faces]
+    for a, b in zip(back, faces):
+        np.testing.assert_allclose(a.points, b.points, atol=0.005)
+        assert a.box == tuple(float(round(v)) for v in b.box)
 
 
 def test_validation_split_is_fixed_and_disjoint(data_dir):

@@ -5,10 +5,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, write_xml
+from conftest import ROOT
+from landmarks.annotations import write_xml
 from landmarks.geometry import landmark_box
 from landmarks.evaluate import evaluate
 from landmarks.hardware import cpu_line
+from landmarks.image_io import to_rgb_array
 from landmarks.model_folder import ModelError, load_network
 from landmarks.predictor import FaceLandmarker
 
@@ -20,7 +22,7 @@ def landmarker():
 
 def test_evaluate_matches_a_hand_computation_on_three_faces(tmp_path, test_records, landmarker):
     faces = [test_records[i] for i in (0, 100, 400)]
-    nmes, summary = evaluate(write_xml(tmp_path / "three.xml", faces), landmarker, progress=False)
+    nmes, summary = evaluate(write_xml(faces, tmp_path / "three.xml"), landmarker, progress=False)
     by_hand = []
     for rec in faces:
         (pred,) = landmarker.predict_boxes(rec.image, [landmark_box(rec.points)])
@@ -34,7 +36,7 @@ def test_evaluate_matches_a_hand_computation_on_three_faces(tmp_path, test_recor
 
 
 def test_bundled_model_finds_the_points_of_real_test_faces(tmp_path, test_records, landmarker):
-    _, summary = evaluate(write_xml(tmp_path / "some.xml", test_records[::25]), landmarker, progress=False)
+    _, summary = evaluate(write_xml(test_records[::25], tmp_path / "some.xml"), landmarker, progress=False)
     assert summary["n"] == 23
     assert summary["nme"] < 6.0  # percent of the inter-ocular distance (3.9 on all 554)
 
@@ -44,7 +46,7 @@ def run_cli(*args):
 
 
 def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
-    xml = write_xml(tmp_path / "few.xml", test_records[:4])
+    xml = write_xml(test_records[:4], tmp_path / "few.xml")
     for boxes in ("gt", "haar"):
         p = run_cli("evaluate", str(xml), "--boxes", boxes, "--json", "--ced", str(tmp_path / "ced.png"))
         assert p.returncode == 0, p.stderr
@@ -55,6 +57,30 @@ def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
         assert result["cpu"] == cpu_line() and result["runtime"] == "onnx-int8"  # figures name where they came from
         assert (tmp_path / "ced.png").stat().st_size > 5000
     assert 1 <= result["detected"] <= 4 and result["faces"] == 4
+
+
+def test_relabel_writes_the_models_points_as_a_new_training_file(tmp_path, test_records, landmarker):
+    from landmarks.annotations import read_xml
+    from landmarks.metrics import nme_per_face
+
+    faces = test_records[:3]
+    labels = write_xml(faces, tmp_path / "few.xml")
+    p = run_cli("relabel", str(labels), "--out", str(labels / "x.xml"))  # a folder inside a file
+    assert p.returncode == 2 and p.stderr.startswith("error: --out") and "Traceback" not in p.stderr
+    out = tmp_path / "pseudo" / "labels.xml"
+    p = run_cli("relabel", str(labels), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "wrote 3 faces" in p.stdout and "NME against the old points" in p.stdout
+    new = read_xml(out)
+    assert [r.image for r in new] == [r.image for r in faces]
+    # the model's points (flip, one refining pass from the labelled box), not the labels
+    rgb = [to_rgb_array(r.image) for r in faces]
+    expected = [landmarker.predict_boxes(im, [landmark_box(r.points)], refine=1, flip=True)[0].points for im, r in zip(rgb, faces)]
+    for r, e in zip(new, expected):
+        np.testing.assert_allclose(r.points, e, atol=0.01)
+        assert r.box == tuple(float(round(v)) for v in landmark_box(r.points))
+    old = np.stack([r.points for r in faces])
+    assert 0 < nme_per_face(np.stack([r.points for r in new]), old).max() < 0.08
 
 
 def test_missing_or_broken_model_is_a_clear_error(tmp_path):

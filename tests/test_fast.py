@@ -189,3 +189,14 @@ def test_box_converters_round_trip_on_arrays_and_tensors():
     assert torch.equal(geometry.to_centred(t), torch.tensor(centred))
     pts = np.array([[1.0, 2.0], [5.0, 3.0], [2.0, 9.0]])
     assert geometry.landmark_box(pts) == (1.0, 2.0, 4.0, 7.0)
+
+
+def test_the_card_names_the_terms_of_youtube68_also_when_relabelled():
+    from landmarks.publish import _extra_data
+
+    for name in ("youtube68/labels.xml", "youtube68-relabelled/labels.xml"):
+        config = {"training_data": [{"name": "ibug300w", "role": "training and validation"},
+                                    {"name": name, "role": "before fine-tuning: training and validation"}]}
+        text = _extra_data(config)
+        assert "YouTube Faces" in text and "non-commercial" in text and f"`{name}`" not in text
+    assert "relabel" in _extra_data({"training_data": [{}, {"name": "youtube68-relabelled/labels.xml", "role": "extra"}]})

@@ -179,11 +179,11 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     """--init starts from a trained model, --extra
     faces are trained on and never validated on, the sources are in the config and the card,
     the averaged weights are what is saved, and a resume on other data is refused."""
-    from conftest import write_xml
+    from landmarks.annotations import write_xml
     from landmarks.model_folder import BUNDLED
     from landmarks.trainer import Trainer
 
-    extra = write_xml(tmp_path / "extra.xml", test_records[:40])
+    extra = write_xml(test_records[:40], tmp_path / "extra.xml")
     cfg = TrainConfig(data=str(data_dir), out=str(tmp_path / "ft"), recipe="pip-ft", epochs=1, limit=60,
                       init=str(BUNDLED), extra=str(extra), extra_ratio=0.5, progress=False)
     trainer = Trainer(cfg)
@@ -208,6 +208,6 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     Trainer(TrainConfig(**{**cfg.__dict__, "input_size": 192})).model_and_optimizer()
     with pytest.raises(ValueError, match="another head or crop"):
         Trainer(TrainConfig(**{**cfg.__dict__, "recipe": "regress-v2"})).model_and_optimizer()
-    other = write_xml(tmp_path / "other.xml", test_records[40:60])
+    other = write_xml(test_records[40:60], tmp_path / "other.xml")
     with pytest.raises(ValueError, match="trained on other data"):
         train(TrainConfig(**{**cfg.__dict__, "extra": str(other), "epochs": 2, "resume": True}))
