@@ -114,12 +114,17 @@ def read_config(folder: Path) -> dict:
         raise ModelError(f"model {folder}: cannot load ({type(e).__name__}: {e})") from None
 
 
-def load_network(folder: Path, device="cpu", readout: str | None = None):
+def load_network(folder: Path, device="cpu", **replace):
     """A model folder -> its LandmarkNet in eval mode, or ModelError saying what is wrong;
-    ``readout`` replaces the config's (``export --readout``: an older pip model read anew)."""
+    ``replace`` sets config values that are not None (``export --readout``: an older pip model
+    read anew; ``refit``: the data its offsets were refitted on), checked as the file's are."""
     config = read_config(folder)
-    if readout is not None:
-        config = check_config({**config, "readout": readout})
+    replace = {k: v for k, v in replace.items() if v is not None}
+    if replace:
+        try:
+            config = check_config({**config, **replace})
+        except ValueError as e:
+            raise ModelError(f"model {folder}: {e}") from None
     return _network(folder, config, device)
 
 

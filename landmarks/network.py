@@ -52,11 +52,15 @@ class LandmarkNet(
         self.backbone = net
         self.head = make_head(head, 512, num_points, loss, readout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The head's raw output: what its loss sees."""
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's last feature map (B, 512, G, G): what the head sees."""
         n = self.backbone
         x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's raw output: what its loss sees."""
+        x = self.features(x)
         # the head runs in fp32 even under bf16 autocast: bf16 keeps only ~3 significant
         # digits, too coarse for sub-pixel coordinates
         with torch.autocast(x.device.type, enabled=False):

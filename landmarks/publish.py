@@ -47,6 +47,14 @@ TRAINED_ON = "training and validation"
 TRAINED_ON_ALL = "training (all faces, the validation split included)"
 INITIAL_WEIGHTS = "initial weights"
 EARLIER = "before fine-tuning: "
+REFIT = "point offsets refitted by least squares on unmirrored crops (refit.py)"
+
+
+def source_name(path: str | Path) -> str:
+    """A data source or model by folder name (no local paths), for a config and its card."""
+    p = Path(path).resolve()
+    # a run's model folder is always "best": its run names it
+    return p.name if p.is_dir() and p.name != "best" else f"{p.parent.name}/{p.name}"
 
 
 def _extra_data(config: dict) -> str:
@@ -146,7 +154,7 @@ applies to these weights.
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def _model_folder(path: Path) -> Path:
+def model_dir(path: Path) -> Path:
     """A run folder stands for its ``best/`` model; a model folder for itself."""
     return path / "best" if (path / "best" / CONFIG).is_file() else path
 
@@ -156,7 +164,7 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     """A self-contained model folder: weights (fp16 with ``half``), config, figures, card;
     with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces;
     ``readout`` sets how a pip model reads its points (heads.py)."""
-    src, dest = _model_folder(Path(src)), Path(dest)
+    src, dest = model_dir(Path(src)), Path(dest)
     if readout is not None and not int8_labels and (src / ONNX_FILE).is_file():
         raise ModelError(f"export --readout {readout}: {src}'s int8 twin reads points its own way; give --int8 LABELS to make a new one")
     model = load_network(src, readout=readout)
@@ -187,7 +195,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     Returns the commit URL.  The folder must hold a loadable model: nothing broken is published.
     """
     path = Path(path)
-    folder = _model_folder(path)
+    folder = model_dir(path)
     load_network(folder)  # raises ModelError with the reason
     if not REPO_ID.match(repo_id):
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")

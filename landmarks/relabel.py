@@ -3,8 +3,10 @@
 Extra faces whose labels follow other conventions than 300-W's (youtube68's differ from
 dlib's by a median 6.5 %) teach the network those conventions; the same faces labelled by a
 model trained on 300-W alone teach it 300-W's.  The model crops each face at its labelled
-points' box, then again at its own points' box (``refine``), and averages with the mirror
-image (``flip``): the protocol of ``evaluate --boxes gt`` plus what makes it most accurate.
+points' box, then again at its own points' box (``refine``): the protocol of ``evaluate
+--boxes gt`` plus a refining pass. Averaging with the mirror image (``flip``) helps a model
+whose offsets were trained on mirrored faces, and costs the refitted bundled model 0.04 of NME
+(``refit.py``), so it is the caller's choice.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .metrics import nme_per_face
 from .predictor import FaceLandmarker
 
 
-def relabel(records: list[FaceRecord], landmarker: FaceLandmarker, refine: int = 1, flip: bool = True,
+def relabel(records: list[FaceRecord], landmarker: FaceLandmarker, refine: int = 1, flip: bool = False,
             progress: bool = True) -> tuple[list[FaceRecord], np.ndarray]:
     """The records with the landmarker's points (and their tight boxes), and each face's NME
     (fraction) against its old points: how far the two conventions lie apart."""

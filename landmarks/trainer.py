@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import augment as A
 from .annotations import DatasetError, read_annotations, split_train_val
 from .training_faces import FaceTensors, load_faces
-from .publish import EARLIER, INITIAL_WEIGHTS, TRAINED_ON, TRAINED_ON_ALL, model_card
+from .publish import EARLIER, INITIAL_WEIGHTS, TRAINED_ON, TRAINED_ON_ALL, model_card, source_name
 from .metrics import nme_per_face
 from .network import LandmarkNet
 from .plots import plot_training
@@ -188,16 +188,11 @@ class Trainer:
 
     def sources(self) -> list[dict]:
         """What the model was trained on, by folder name (no local paths), for its config and card."""
-        def name(path: str) -> str:
-            p = Path(path).resolve()
-            # a run's model folder is always "best": its run names it
-            return p.name if p.is_dir() and p.name != "best" else f"{p.parent.name}/{p.name}"
-
-        out = [{"name": name(self.cfg.data), "role": TRAINED_ON_ALL if self.cfg.all_faces else TRAINED_ON}]
+        out = [{"name": source_name(self.cfg.data), "role": TRAINED_ON_ALL if self.cfg.all_faces else TRAINED_ON}]
         if self.cfg.extra:
-            out.append({"name": name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
+            out.append({"name": source_name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
         if self.cfg.init:
-            out.append({"name": name(self.cfg.init), "role": INITIAL_WEIGHTS})
+            out.append({"name": source_name(self.cfg.init), "role": INITIAL_WEIGHTS})
             # what the initial weights were trained on, so a chain of runs keeps its whole story
             config = Path(self.cfg.init) / "config.json"
             earlier = json.loads(config.read_text()).get("training_data") or [] if config.is_file() else []

@@ -67,18 +67,19 @@ def test_relabel_writes_the_models_points_as_a_new_training_file(tmp_path, test_
     labels = write_xml(faces, tmp_path / "few.xml")
     p = run_cli("relabel", str(labels), "--out", str(labels / "x.xml"))  # a folder inside a file
     assert p.returncode == 2 and p.stderr.startswith("error: --out") and "Traceback" not in p.stderr
-    out = tmp_path / "pseudo" / "labels.xml"
-    p = run_cli("relabel", str(labels), "--out", str(out))
-    assert p.returncode == 0, p.stderr
-    assert "wrote 3 faces" in p.stdout and "NME against the old points" in p.stdout
-    new = read_xml(out)
-    assert [r.image for r in new] == [r.image for r in faces]
-    # the model's points (flip, one refining pass from the labelled box), not the labels
     rgb = [to_rgb_array(r.image) for r in faces]
-    expected = [landmarker.predict_boxes(im, [landmark_box(r.points)], refine=1, flip=True)[0].points for im, r in zip(rgb, faces)]
-    for r, e in zip(new, expected):
-        np.testing.assert_allclose(r.points, e, atol=0.01)
-        assert r.box == tuple(float(round(v)) for v in landmark_box(r.points))
+    for flip in (False, True):
+        out = tmp_path / f"pseudo{flip}" / "labels.xml"
+        p = run_cli("relabel", str(labels), "--out", str(out), *(["--flip"] if flip else []))
+        assert p.returncode == 0, p.stderr
+        assert "wrote 3 faces" in p.stdout and "NME against the old points" in p.stdout
+        new = read_xml(out)
+        assert [r.image for r in new] == [r.image for r in faces]
+        # the model's points (one refining pass from the labelled box; mirrored when asked), not the labels
+        expected = [landmarker.predict_boxes(im, [landmark_box(r.points)], refine=1, flip=flip)[0].points for im, r in zip(rgb, faces)]
+        for r, e in zip(new, expected):
+            np.testing.assert_allclose(r.points, e, atol=0.01)
+            assert r.box == tuple(float(round(v)) for v in landmark_box(r.points))
     old = np.stack([r.points for r in faces])
     assert 0 < nme_per_face(np.stack([r.points for r in new]), old).max() < 0.08
 

@@ -211,3 +211,48 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     other = write_xml(test_records[40:60], tmp_path / "other.xml")
     with pytest.raises(ValueError, match="trained on other data"):
         train(TrainConfig(**{**cfg.__dict__, "extra": str(other), "epochs": 2, "resume": True}))
+
+
+def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_path, test_records):
+    """``refit`` solves for the offsets by least squares on the backbone's features: the bundled
+    model with its offsets zeroed misses every point; refitted on 300 training faces, it is about
+    as good as shipped, its confidence is untouched, and its config names the refit."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from landmarks.annotations import read_xml, write_xml
+    from landmarks.evaluate import evaluate
+    from landmarks.model_folder import BUNDLED
+    from landmarks.predictor import FaceLandmarker
+    from landmarks.publish import REFIT
+
+    spoilt = load_network(BUNDLED)
+    n = spoilt.num_points
+    with torch.no_grad():
+        spoilt.head.conv.weight[n:] = 0
+        spoilt.head.conv.bias[n:] = 0
+    spoilt.save_pretrained(tmp_path / "spoilt")
+    fit = write_xml(read_xml(data_dir / "labels_train.xml")[:300], tmp_path / "fit.xml")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "landmarks", "refit", *args], capture_output=True, text=True, cwd=ROOT)
+
+    p = cli(str(tmp_path / "spoilt"), str(fit), "--out", str(fit / "x"))  # a folder inside a file
+    assert p.returncode == 2 and p.stderr.startswith("error: --out") and "Traceback" not in p.stderr
+    p = cli(str(tmp_path / "spoilt"), str(fit), "--out", str(tmp_path / "refit"))
+    assert p.returncode == 0, p.stderr
+    faces = write_xml(test_records[::10], tmp_path / "test.xml")
+    nme = {}
+    for name in ("spoilt", "refit"):
+        fl = FaceLandmarker(tmp_path / name, runtime="torch")
+        _, summary = evaluate(faces, fl, progress=False)
+        nme[name] = summary["nme"]
+    _, shipped = evaluate(faces, FaceLandmarker(BUNDLED, runtime="torch"), progress=False)
+    assert nme["spoilt"] > 10
+    assert nme["refit"] < shipped["nme"] + 0.3, (nme, shipped)
+    refitted = load_network(tmp_path / "refit")
+    torch.testing.assert_close(refitted.head.conv.weight[:n], spoilt.head.conv.weight[:n])  # the cell scores
+    torch.testing.assert_close(refitted.backbone.state_dict(), spoilt.backbone.state_dict())
+    config = json.loads((tmp_path / "refit" / "config.json").read_text())
+    assert config["training_data"][-1] == {"name": f"{tmp_path.name}/fit.xml", "role": REFIT}
