@@ -164,3 +164,16 @@ def to_network_input(x: torch.Tensor, channels: int, mean: float, std: float) ->
     elif x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return (x - mean) / std
+
+
+def network_batch(images: torch.Tensor, points: torch.Tensor, preprocess, aug: Augment = NO_AUGMENT,
+                  generator: torch.Generator | None = None):
+    """Cached faces (``training_faces.FaceTensors``' images and points) -> (network input,
+    targets, crop maps), cropped as ``preprocess`` says and augmented by ``aug``: what training,
+    validation and the offsets' refit all feed the network."""
+    p = preprocess
+    matrices, targets = crop_geometry(points, p.size, p.margin, p.square, aug, generator)
+    x = warp(images, matrices, p.size)
+    x = color_jitter(x, aug, generator)
+    x = occlude(x, aug.occlude, generator)
+    return to_network_input(x, p.channels, p.mean, p.std), targets, matrices

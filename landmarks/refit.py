@@ -47,15 +47,13 @@ def refit_offsets(model: LandmarkNet, records: list[FaceRecord], jitter: A.Augme
     if len(records) < 2:
         raise DatasetError(f"{len(records)} faces are too few to refit on")
     model = model.float().eval()
-    p = model.preprocess
     faces = load_faces(records, progress)
     features, targets = [], []
     gen = torch.Generator().manual_seed(seed)
     batches = [(k, start) for k in range(passes) for start in range(0, len(faces), batch_size)]
     for k, start in tqdm(batches, desc="features", unit="batch", disable=not progress):
         idx = torch.arange(start, min(start + batch_size, len(faces)))
-        mats, t = A.crop_geometry(faces.points[idx], p.size, p.margin, p.square, A.NO_AUGMENT if k == 0 else jitter, gen)
-        x = A.to_network_input(A.warp(faces.images[idx], mats, p.size), p.channels, p.mean, p.std)
+        x, t, _ = A.network_batch(faces.images[idx], faces.points[idx], model.preprocess, A.NO_AUGMENT if k == 0 else jitter, gen)
         features.append(model.features(x).float())
         targets.append(t)
     f, t = torch.cat(features), torch.cat(targets)  # (S, C, G, G), (S, N, 2)

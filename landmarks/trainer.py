@@ -200,13 +200,9 @@ class Trainer:
         return out
 
     def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None):
-        p = self.recipe.preprocess  # the spec the model stores: inference crops the same way
-        mats, targets = A.crop_geometry(faces.points[idx], p.size, p.margin, p.square, aug, gen)
-        x = A.warp(faces.images[idx], mats, p.size)
-        x = A.color_jitter(x, aug, gen)
-        x = A.occlude(x, aug.occlude, gen)
-        x = A.to_network_input(x, p.channels, p.mean, p.std).contiguous(memory_format=torch.channels_last)
-        return x, targets, mats
+        # the spec the model stores: inference crops the same way
+        x, targets, mats = A.network_batch(faces.images[idx], faces.points[idx], self.recipe.preprocess, aug, gen)
+        return x.contiguous(memory_format=torch.channels_last), targets, mats
 
     def model_and_optimizer(self):
         r = self.recipe

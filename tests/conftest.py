@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +35,11 @@ def test_records(data_dir):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def run_landmarks(*args) -> subprocess.CompletedProcess:
+    """``python -m landmarks ARGS`` from the repository root, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "landmarks", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def without_torch(folder: Path) -> dict:

@@ -1,11 +1,9 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import run_landmarks
 from landmarks.annotations import write_xml
 from landmarks.geometry import landmark_box
 from landmarks.evaluate import evaluate
@@ -41,14 +39,10 @@ def test_bundled_model_finds_the_points_of_real_test_faces(tmp_path, test_record
     assert summary["nme"] < 6.0  # percent of the inter-ocular distance (3.9 on all 554)
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "landmarks", *args], capture_output=True, text=True, cwd=ROOT)
-
-
 def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
     xml = write_xml(test_records[:4], tmp_path / "few.xml")
     for boxes in ("gt", "haar"):
-        p = run_cli("evaluate", str(xml), "--boxes", boxes, "--json", "--ced", str(tmp_path / "ced.png"))
+        p = run_landmarks("evaluate", str(xml), "--boxes", boxes, "--json", "--ced", str(tmp_path / "ced.png"))
         assert p.returncode == 0, p.stderr
         lines = p.stdout.strip().splitlines()
         assert len(lines) == 1
@@ -65,12 +59,12 @@ def test_relabel_writes_the_models_points_as_a_new_training_file(tmp_path, test_
 
     faces = test_records[:3]
     labels = write_xml(faces, tmp_path / "few.xml")
-    p = run_cli("relabel", str(labels), "--out", str(labels / "x.xml"))  # a folder inside a file
+    p = run_landmarks("relabel", str(labels), "--out", str(labels / "x.xml"))  # a folder inside a file
     assert p.returncode == 2 and p.stderr.startswith("error: --out") and "Traceback" not in p.stderr
     rgb = [to_rgb_array(r.image) for r in faces]
     for flip in (False, True):
         out = tmp_path / f"pseudo{flip}" / "labels.xml"
-        p = run_cli("relabel", str(labels), "--out", str(out), *(["--flip"] if flip else []))
+        p = run_landmarks("relabel", str(labels), "--out", str(out), *(["--flip"] if flip else []))
         assert p.returncode == 0, p.stderr
         assert "wrote 3 faces" in p.stdout and "NME against the old points" in p.stdout
         new = read_xml(out)
@@ -93,5 +87,5 @@ def test_missing_or_broken_model_is_a_clear_error(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"\0" * 100)
     with pytest.raises(ModelError, match="cannot load"):
         load_network(tmp_path)
-    p = run_cli("evaluate", "labels.xml", "--model", str(tmp_path / "absent"))
+    p = run_landmarks("evaluate", "labels.xml", "--model", str(tmp_path / "absent"))
     assert p.returncode == 2 and "error: model" in p.stderr and "Traceback" not in p.stderr

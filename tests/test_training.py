@@ -217,10 +217,7 @@ def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_pat
     """``refit`` solves for the offsets by least squares on the backbone's features: the bundled
     model with its offsets zeroed misses every point; refitted on 300 training faces, it is about
     as good as shipped, its confidence is untouched, and its config names the refit."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
+    from conftest import run_landmarks
     from landmarks.annotations import read_xml, write_xml
     from landmarks.evaluate import evaluate
     from landmarks.model_folder import BUNDLED
@@ -235,12 +232,9 @@ def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_pat
     spoilt.save_pretrained(tmp_path / "spoilt")
     fit = write_xml(read_xml(data_dir / "labels_train.xml")[:300], tmp_path / "fit.xml")
 
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "landmarks", "refit", *args], capture_output=True, text=True, cwd=ROOT)
-
-    p = cli(str(tmp_path / "spoilt"), str(fit), "--out", str(fit / "x"))  # a folder inside a file
+    p = run_landmarks("refit", str(tmp_path / "spoilt"), str(fit), "--out", str(fit / "x"))  # a folder inside a file
     assert p.returncode == 2 and p.stderr.startswith("error: --out") and "Traceback" not in p.stderr
-    p = cli(str(tmp_path / "spoilt"), str(fit), "--out", str(tmp_path / "refit"))
+    p = run_landmarks("refit", str(tmp_path / "spoilt"), str(fit), "--out", str(tmp_path / "refit"))
     assert p.returncode == 0, p.stderr
     faces = write_xml(test_records[::10], tmp_path / "test.xml")
     nme = {}
