@@ -122,20 +122,26 @@ def test_resume_refuses_a_planted_pickle_and_a_truncated_checkpoint(data_dir, tm
     assert len(p.stderr.strip().splitlines()) == 1
 
 
-def test_precision_is_chosen_by_the_hardware(data_dir, tmp_path, capsys):
-    from landmarks.hardware import cpu_info
-    from landmarks.recipes import get_recipe
+def test_precision_is_chosen_by_the_hardware(data_dir, tmp_path, capsys, monkeypatch):
+    """The choice follows the CPU's capabilities alone: the same answer every time, whatever
+    the machine's load (a timed choice flipped between bf16 and fp32 seconds apart)."""
+    from landmarks import hardware
     from landmarks.trainer import choose_precision
 
-    recipe = get_recipe("pip-v1")
-    precision, why = choose_precision(torch.device("cpu"), "auto", recipe)
-    if not cpu_info()["bf16"]:  # emulated bf16 is many times slower: never chosen
-        assert precision == "fp32" and "no native bf16" in why
-    else:
-        assert precision in ("bf16", "fp32") and "measured" in why
-    assert choose_precision(torch.device("cpu"), "bf16", recipe) == ("bf16", "as asked")
+    cpu = torch.device("cpu")
+    real = hardware.cpu_info()
+    for native in (True, False):
+        monkeypatch.setattr(hardware, "cpu_info", lambda native=native: {**real, "bf16": native})
+        answers = {choose_precision(cpu, "auto") for _ in range(3)}
+        assert len(answers) == 1
+        precision, why = answers.pop()
+        assert (precision, "natively" in why) == (("bf16", True) if native else ("fp32", False))
+    monkeypatch.setattr(hardware, "cpu_info", lambda: real)
+    assert choose_precision(cpu, "bf16") == ("bf16", "as asked")
     with pytest.raises(ValueError, match="precision must be one of"):
-        choose_precision(torch.device("cpu"), "fp8", recipe)
+        choose_precision(cpu, "fp8")
+    precision, why = choose_precision(cpu, "auto")
+    assert precision == ("bf16" if real["bf16"] else "fp32")
     train(tiny(data_dir, tmp_path, epochs=1, limit=40, progress=True))
     assert f"precision: {precision} ({why})" in capsys.readouterr().out
 
