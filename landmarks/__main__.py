@@ -10,17 +10,20 @@ from pathlib import Path
 from .annotations import DatasetError
 from .image_io import ImageError
 
+MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
+              "(default: the bundled full model)")
+
 
 def _evaluate(a) -> int:
     from .evaluate import evaluate, save_report
-    from .model_folder import ModelError
+    from .model_folder import ModelError, named
     from .plots import plot_ced
     from .predictor import FaceLandmarker
 
     if a.save:
-        if not a.model or not Path(a.model).is_dir():
-            raise ModelError("--save needs --model to be a local model folder")
-        summary = save_report(a.model, a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
+        if not a.model or not Path(named(a.model)).is_dir():
+            raise ModelError("--save needs --model to be a local model folder or a bundled model's name")
+        summary = save_report(named(a.model), a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
         print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
     fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector, refine=a.refine)
@@ -147,7 +150,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="NME / failure rate / AUC on an annotation file")
     ev.add_argument("labels", help="dlib XML file or folder of .pts files")
-    ev.add_argument("--model", help="model folder or Hub repo id user/repo[@rev] (default: the bundled model)")
+    ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--boxes", choices=["gt", "detector", "haar"], default="gt",
                     help="gt: each face's tight landmark box (the papers' protocol); detector: the faces --detector finds "
                     "(haar: the older name of detector)")
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
     pr.add_argument("--out", required=True, help="JSON file: image path -> faces (box, 68 points, score, head pose); "
                     "a video's rows go to VIDEO.landmarks.csv and .jsonl beside it")
     pr.add_argument("--draw", help="also write annotated copies (images; videos as .mp4) into this folder")
-    pr.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
+    pr.add_argument("--model", help=MODEL_HELP)
     pr.add_argument("--device")
     pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
     pr.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
@@ -177,7 +180,7 @@ def main(argv=None) -> int:
     rl = sub.add_parser("relabel", help="pseudo-labels: an annotation file's faces with a model's points, to a new dlib XML")
     rl.add_argument("labels", help="dlib XML file or folder of .pts files; each face is cropped at its labelled points")
     rl.add_argument("--out", required=True, help="the new XML file (image paths relative to it; no image is copied)")
-    rl.add_argument("--model", help="model folder or Hub repo id (default: the bundled model)")
+    rl.add_argument("--model", help=MODEL_HELP)
     rl.add_argument("--device")
     rl.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto")
     rl.add_argument("--refine", type=int, default=1, help="passes re-cropped at the model's own points (default 1)")
@@ -185,12 +188,12 @@ def main(argv=None) -> int:
                     "mirrored faces and not refitted (python -m landmarks refit); costs the bundled model 0.04 of NME")
     rl.set_defaults(run=_relabel)
     rf = sub.add_parser("refit", help="refit a pip model's point offsets by least squares on its training faces, never mirrored")
-    rf.add_argument("model", help="model folder or run folder (its best/)")
+    rf.add_argument("model", help="model folder, run folder (its best/) or bundled model (full, lite)")
     rf.add_argument("labels", help="the faces to fit on: dlib XML file or folder of .pts files (its training faces)")
     rf.add_argument("--out", required=True, help="the new model folder (weights and config, as training writes them)")
     rf.set_defaults(run=_refit)
     ex = sub.add_parser("export", help="a shippable model folder: weights, config, figures and model card")
-    ex.add_argument("model_dir", help="model folder or run folder (its best/)")
+    ex.add_argument("model_dir", help="model folder, run folder (its best/) or bundled model (full, lite)")
     ex.add_argument("dest")
     ex.add_argument("--half", action="store_true", help="store the weights in fp16 (half the size)")
     ex.add_argument("--int8", metavar="LABELS",

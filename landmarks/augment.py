@@ -167,13 +167,16 @@ def to_network_input(x: torch.Tensor, channels: int, mean: float, std: float) ->
 
 
 def network_batch(images: torch.Tensor, points: torch.Tensor, preprocess, aug: Augment = NO_AUGMENT,
-                  generator: torch.Generator | None = None):
+                  generator: torch.Generator | None = None, teacher=None):
     """Cached faces (``training_faces.FaceTensors``' images and points) -> (network input,
-    targets, crop maps), cropped as ``preprocess`` says and augmented by ``aug``: what training,
-    validation and the offsets' refit all feed the network."""
+    targets, crop maps, the teacher's targets or None), cropped as ``preprocess`` says and
+    augmented by ``aug``: what training, validation and the offsets' refit all feed the network.
+    ``teacher`` (network input -> crop-unit points) labels each crop after the geometric
+    augmentation and before colour jitter and occlusion, which move no point."""
     p = preprocess
     matrices, targets = crop_geometry(points, p.size, p.margin, p.square, aug, generator)
     x = warp(images, matrices, p.size)
+    taught = None if teacher is None else teacher(to_network_input(x, p.channels, p.mean, p.std))
     x = color_jitter(x, aug, generator)
     x = occlude(x, aug.occlude, generator)
-    return to_network_input(x, p.channels, p.mean, p.std), targets, matrices
+    return to_network_input(x, p.channels, p.mean, p.std), targets, matrices, taught

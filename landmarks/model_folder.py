@@ -1,7 +1,7 @@
 """The model folder: its files, the bundled default, loading one, and resolving a model spec.
 
-A *spec* is a local ``save_pretrained`` folder or a Hub repo id with an optional revision,
-``user/repo@rev``.  Loading gives a :class:`LoadedModel` that says what was loaded and from
+A *spec* is a bundled model's name (``full``, ``lite``), a local ``save_pretrained`` folder or
+a Hub repo id with an optional revision, ``user/repo@rev``.  Loading gives a :class:`LoadedModel` that says what was loaded and from
 where; the runner reads the folder from it (for the int8 twin).  Downloads go through
 ``huggingface_hub`` and its cache; the token comes from the usual places (``HF_TOKEN``,
 ``hf auth login``), never from code.  Publishing (export, card, push) is ``publish.py``.
@@ -31,7 +31,11 @@ from .hub_errors import REPO_ID, http_status, short_error
 from .preprocess import Preprocess
 from .scheme import NUM_POINTS
 
-BUNDLED = Path(__file__).resolve().parent / "pretrained"
+BUNDLED = Path(__file__).resolve().parent / "pretrained"  # the `full` model
+BUNDLED_LITE = Path(__file__).resolve().parent / "pretrained_lite"
+# The bundled models by name. A name wins over a folder of that name in the working directory
+# (``./lite`` names the folder).
+NAMED = {"full": BUNDLED, "lite": BUNDLED_LITE}
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 ONNX_FILE = "model.int8.onnx"  # the int8 twin for CPUs (runners.py)
 REFERENCE_FILE = "reference.npz"  # what the twin is checked against (runners.py)
@@ -47,7 +51,7 @@ class ModelError(RuntimeError):
 # What a config.json may say: a downloaded folder is a stranger's file, and an input size of
 # 2400 loads fine and then takes 23 s a face.
 _CONFIG_BOUNDS = {
-    "arch": {"resnet18"},
+    "arch": {"resnet18", "mobilenet_v2"},  # network.ARCHS (torch-free here)
     "head": {"regress", "pip"},
     "readout": {"cell", "neighbours"},  # null, or no key (older folders): the head's default
     "num_points": {NUM_POINTS},
@@ -195,6 +199,11 @@ def load_folder(folder: str | Path, device="cpu", source: str | None = None) -> 
     return LoadedModel(ModelSpec.from_config(config), network, folder, source or f"local folder {folder}")
 
 
+def named(spec: str | Path) -> str | Path:
+    """A bundled model's folder for its name (``full``, ``lite``); any other spec as it is."""
+    return NAMED.get(spec, spec) if isinstance(spec, str) else spec
+
+
 def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
     """``None`` for a local folder (existing or not), else (repo_id, revision)."""
     repo, _, revision = str(spec).partition("@")
@@ -253,6 +262,8 @@ def resolve(spec: str | Path | None = None, device="cpu", fallback: bool = True,
     """
     if spec is None:
         return load_folder(BUNDLED, device, "the bundled model")
+    if isinstance(spec, str) and spec in NAMED:
+        return load_folder(NAMED[spec], device, f"the bundled {spec} model")
     deadline = float(os.environ.get("LANDMARKS_HUB_DEADLINE", 60)) if deadline is None else deadline
     try:
         parsed = parse_spec(spec)

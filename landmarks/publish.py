@@ -11,7 +11,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, ModelCardData
 
 from .hub_errors import REPO_ID, short_error
-from .model_folder import (CED_PLOT, CONFIG, METRICS, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network,
+from .model_folder import (CED_PLOT, CONFIG, METRICS, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network, named,
                            upgrade_config)
 from .preprocess import Preprocess
 from .runners import write_reference
@@ -46,6 +46,7 @@ KNOWN_SOURCES = {
 TRAINED_ON = "training and validation"
 TRAINED_ON_ALL = "training (all faces, the validation split included)"
 INITIAL_WEIGHTS = "initial weights"
+TEACHER = "teacher: its points on every augmented view were the targets (distillation)"
 EARLIER = "before fine-tuning: "
 REFIT = "point offsets refitted by least squares on unmirrored crops (refit.py)"
 
@@ -66,6 +67,9 @@ def _extra_data(config: dict) -> str:
         earlier = role.startswith(EARLIER)
         if role.removeprefix(EARLIER) == INITIAL_WEIGHTS:
             lines.append(f"- {'before that, ' if earlier else ''}fine-tuned from the weights in `{name}`")
+        elif role.removeprefix(EARLIER) == TEACHER:
+            lines.append(f"- {'before that, ' if earlier else ''}distilled from the model in `{name}`: its points on "
+                         "every augmented view were targets beside the ground truth")
         else:
             # an annotation file is recorded as folder/file: the folder names the dataset
             known = KNOWN_SOURCES.get(name.split("/")[0], f"`{name}`")
@@ -154,8 +158,10 @@ applies to these weights.
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def model_dir(path: Path) -> Path:
-    """A run folder stands for its ``best/`` model; a model folder for itself."""
+def model_dir(path: str | Path) -> Path:
+    """A run folder stands for its ``best/`` model; a model folder for itself; a bundled model's
+    name (``full``, ``lite``) for its folder."""
+    path = Path(named(path))
     return path / "best" if (path / "best" / CONFIG).is_file() else path
 
 
@@ -164,7 +170,7 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     """A self-contained model folder: weights (fp16 with ``half``), config, figures, card;
     with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces;
     ``readout`` sets how a pip model reads its points (heads.py)."""
-    src, dest = model_dir(Path(src)), Path(dest)
+    src, dest = model_dir(src), Path(dest)
     if readout is not None and not int8_labels and (src / ONNX_FILE).is_file():
         raise ModelError(f"export --readout {readout}: {src}'s int8 twin reads points its own way; give --int8 LABELS to make a new one")
     model = load_network(src, readout=readout)
@@ -194,7 +200,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
 
     Returns the commit URL.  The folder must hold a loadable model: nothing broken is published.
     """
-    path = Path(path)
+    path = Path(named(path))
     folder = model_dir(path)
     load_network(folder)  # raises ModelError with the reason
     if not REPO_ID.match(repo_id):

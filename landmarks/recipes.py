@@ -24,6 +24,7 @@ class Augment:
 class Recipe:
     name: str
     version: int
+    arch: str = "resnet18"  # the backbone (network.ARCHS)
     input_size: int = 224
     in_channels: int = 1
     margin: float = 0.0  # crop = face box grown by 1 + margin
@@ -41,6 +42,9 @@ class Recipe:
     seed: int = 0
     ema: float = 0.0  # decay of an exponential moving average of the weights, validated and saved; 0: off
     readout: str | None = None  # how the head reads points (heads.py), in validation and in the saved model
+    # distillation (train with a teacher model): the weight of the teacher's points against the
+    # ground truth in the loss; faces of an extra source learn from the teacher alone. 0: no teacher
+    distil: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +104,23 @@ RECIPES["pip-v1"] = replace(
 # extra source (--extra): a short cosine from a fifth of pip-v1's rate, and the weights'
 # moving average (horizon about 200 steps) is what is validated and saved.
 RECIPES["pip-ft"] = replace(RECIPES["pip-v1"], name="pip-ft", lr=2e-4, epochs=10, ema=0.995)
+
+
+# The light model, distilled from the bundled ResNet18 (train --teacher FOLDER): MobileNetV2 at
+# pip-v1's crop and head, from scratch. Every augmented view is labelled by the teacher, which sees
+# it before colour jitter and occlusion (the student learns to see through them). Never mirrored:
+# the teacher's offsets are fitted to unmirrored faces (refit.py), and 300-W's points are not
+# mirror-symmetric.
+RECIPES["lite-distil"] = replace(
+    RECIPES["pip-v1"],
+    name="lite-distil",
+    version=1,
+    arch="mobilenet_v2",
+    epochs=36,
+    ema=0.995,
+    distil=0.5,
+    augment=replace(RECIPES["pip-v1"].augment, flip=0.0),
+)
 
 
 def get_recipe(name: str) -> Recipe:

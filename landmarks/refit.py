@@ -53,7 +53,7 @@ def refit_offsets(model: LandmarkNet, records: list[FaceRecord], jitter: A.Augme
     batches = [(k, start) for k in range(passes) for start in range(0, len(faces), batch_size)]
     for k, start in tqdm(batches, desc="features", unit="batch", disable=not progress):
         idx = torch.arange(start, min(start + batch_size, len(faces)))
-        x, t, _ = A.network_batch(faces.images[idx], faces.points[idx], model.preprocess, A.NO_AUGMENT if k == 0 else jitter, gen)
+        x, t, _, _ = A.network_batch(faces.images[idx], faces.points[idx], model.preprocess, A.NO_AUGMENT if k == 0 else jitter, gen)
         features.append(model.features(x).float())
         targets.append(t)
     f, t = torch.cat(features), torch.cat(targets)  # (S, C, G, G), (S, N, 2)
@@ -81,7 +81,7 @@ def refit_offsets(model: LandmarkNet, records: list[FaceRecord], jitter: A.Augme
 def refit_folder(src: str | Path, labels: str | Path, dest: str | Path, progress: bool = True) -> Path:
     """``src``'s model (a model or run folder) with its offsets refitted on ``labels``' faces,
     saved to ``dest`` as training saves a model (``export`` then makes it shippable)."""
-    src, dest = model_dir(Path(src)), Path(dest)
+    src, dest = model_dir(src), Path(dest)
     try:  # before the work: a bad --out must not cost the fit
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import augment as A
 from .annotations import DatasetError, read_annotations, split_train_val
 from .training_faces import FaceTensors, load_faces
-from .publish import EARLIER, INITIAL_WEIGHTS, TRAINED_ON, TRAINED_ON_ALL, model_card, source_name
+from .publish import EARLIER, INITIAL_WEIGHTS, TEACHER, TRAINED_ON, TRAINED_ON_ALL, model_card, source_name
 from .metrics import nme_per_face
 from .network import LandmarkNet
 from .plots import plot_training
@@ -51,6 +51,7 @@ class TrainConfig:
     # the final model: train on the validation split too, for the epoch count an earlier run's
     # validation picked; the last epoch is saved, and its validation NME is a training-fit figure
     all_faces: bool = False
+    teacher: str | None = None  # a model folder whose points the recipe distils (recipes with ``distil``)
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -138,6 +139,12 @@ class Trainer:
         self.precision, self.precision_why = choose_precision(self.device, cfg.precision)
         self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.ema = None  # the weights' moving average, made by run() when the recipe has one
+        if bool(self.recipe.distil) != bool(cfg.teacher):
+            raise ValueError(f"recipe {self.recipe.name} learns from a teacher: give teacher, a model folder (the bundled "
+                             f"model is landmarks/pretrained)" if self.recipe.distil else
+                             f"teacher {cfg.teacher}: recipe {self.recipe.name} does not distil (lite-distil does)")
+        self.teacher = None  # crop -> points of the teacher model, loaded by run()
+        self.teacher_seconds = 0.0
 
     # ---- data -------------------------------------------------------------
     def load_data(self) -> tuple[FaceTensors, FaceTensors, FaceTensors | None]:
@@ -174,6 +181,8 @@ class Trainer:
         out = [{"name": source_name(self.cfg.data), "role": TRAINED_ON_ALL if self.cfg.all_faces else TRAINED_ON}]
         if self.cfg.extra:
             out.append({"name": source_name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
+        if self.cfg.teacher:
+            out.append({"name": source_name(self.cfg.teacher), "role": TEACHER})
         if self.cfg.init:
             out.append({"name": source_name(self.cfg.init), "role": INITIAL_WEIGHTS})
             # what the initial weights were trained on, so a chain of runs keeps its whole story
@@ -182,10 +191,35 @@ class Trainer:
             out += [{**s, "role": EARLIER + s.get("role", "?")} for s in earlier]
         return out
 
-    def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None):
+    def batch(self, faces: FaceTensors, idx: torch.Tensor, aug: A.Augment, gen=None, teacher=None):
         # the spec the model stores: inference crops the same way
-        x, targets, mats = A.network_batch(faces.images[idx], faces.points[idx], self.recipe.preprocess, aug, gen)
-        return x.contiguous(memory_format=torch.channels_last), targets, mats
+        x, targets, mats, taught = A.network_batch(faces.images[idx], faces.points[idx], self.recipe.preprocess, aug, gen, teacher)
+        return x.contiguous(memory_format=torch.channels_last), targets, mats, taught
+
+    def load_teacher(self):
+        """The teacher as a function of a network-input batch, giving its points in crop units.
+        On a CPU its int8 twin runs when it passes its check here (about three times PyTorch's speed)."""
+        from .model_folder import ModelError, load_folder
+        from .runners import make_runner
+
+        try:
+            loaded = load_folder(self.cfg.teacher, device=self.device)
+            runner = make_runner(loaded, self.device)
+        except ModelError as e:
+            raise ValueError(f"teacher: {e}") from None
+        if loaded.spec.preprocess != self.recipe.preprocess:
+            raise ValueError(f"teacher {self.cfg.teacher} crops faces as {loaded.spec.preprocess}, recipe "
+                             f"{self.recipe.name} as {self.recipe.preprocess}: a teacher's points fit its own crop")
+        if self.main:
+            tqdm.write(f"teacher: {self.cfg.teacher} on {runner.name} ({runner.note})")
+
+        def teach(x: torch.Tensor) -> torch.Tensor:
+            started = time.perf_counter()
+            points, _ = runner(x.float().cpu().numpy())
+            self.teacher_seconds += time.perf_counter() - started
+            return torch.from_numpy(points).to(self.device)
+
+        return teach
 
     def model_and_optimizer(self):
         r = self.recipe
@@ -214,10 +248,16 @@ class Trainer:
 
     def step(self, model, opt, loss_fn, faces: FaceTensors, idx: torch.Tensor, gen) -> float:
         """One optimisation step on faces[idx]: augment, forward, backward, update."""
-        x, targets, _ = self.batch(faces, idx, self.recipe.augment, gen)
+        x, targets, _, taught = self.batch(faces, idx, self.recipe.augment, gen, self.teacher)
         with torch.autocast(**self.amp):
-            pred = model(x)
-        loss = loss_fn(pred.float(), targets)
+            pred = model(x).float()
+        if taught is None:
+            loss = loss_fn(pred, targets)
+        else:  # the teacher's points, and the ground truth where the faces have one (not the extra source's)
+            w, truth = self.recipe.distil, idx < self.n_train
+            loss = w * loss_fn(pred, taught)
+            if truth.any():
+                loss = loss + (1 - w) * loss_fn(pred[truth], targets[truth])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -237,6 +277,8 @@ class Trainer:
         if extra is not None:  # one tensor; epoch_order draws from the part after n_train
             train = FaceTensors(torch.cat([train.images, extra.images]), torch.cat([train.points, extra.points]))
         model, opt = self.model_and_optimizer()
+        if cfg.teacher:
+            self.teacher = self.load_teacher()
         # the averaged weights are the ones validated and saved (plain weights when the recipe has no EMA)
         self.ema = (torch.optim.swa_utils.AveragedModel(
             model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(r.ema), use_buffers=True) if r.ema else None)
@@ -264,6 +306,7 @@ class Trainer:
             tqdm.write(
                 f"epoch {epoch}: train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  val NME {row['val_nme']:.2f}%"
                 f"{'  (best)' if improved else ''}  {row['img_per_s']} img/s"
+                + (f" (teacher {100 * row['teacher_share']:.0f} % of the time)" if "teacher_share" in row else "")
             )
         if self.distributed:
             dist.destroy_process_group()
@@ -287,8 +330,12 @@ class Trainer:
             total += self.step(net, opt, loss_fn, train, idx, gen) * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.5f}")
-        return {"epoch": epoch, "lr": lr, "train_loss": total / seen, "started": started,
-                "img_per_s": round(seen * self.world / (time.time() - started), 1)}
+        row = {"epoch": epoch, "lr": lr, "train_loss": total / seen, "started": started,
+               "img_per_s": round(seen * self.world / (time.time() - started), 1)}
+        if self.teacher is not None:  # what labelling every view costs, to weigh against a fixed labelled pool
+            row["teacher_share"] = round(self.teacher_seconds / (time.time() - started), 3)
+            self.teacher_seconds = 0.0
+        return row
 
     def checkpoint_path(self) -> Path:
         return self.out / "last.pt"
@@ -347,7 +394,7 @@ class Trainer:
         losses, nmes = [], []
         for start in range(0, len(val), 128):
             idx = torch.arange(start, min(start + 128, len(val)), device=self.device)
-            x, targets, mats = self.batch(val, idx, A.NO_AUGMENT)
+            x, targets, mats, _ = self.batch(val, idx, A.NO_AUGMENT)
             with torch.autocast(**self.amp):
                 pred = model(x)
             losses.append(loss_fn(pred.float(), targets).item() * len(idx))

@@ -256,3 +256,46 @@ def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_pat
     torch.testing.assert_close(refitted.backbone.state_dict(), spoilt.backbone.state_dict())
     config = json.loads((tmp_path / "refit" / "config.json").read_text())
     assert config["training_data"][-1] == {"name": f"{tmp_path.name}/fit.xml", "role": REFIT}
+
+
+def test_distillation_runs_resumes_after_a_kill_and_exports(data_dir, tmp_path, test_records, capsys):
+    """The lite recipe learns from the bundled model's points on every augmented view: it needs
+    its teacher, records it among the sources, survives a kill, and exports a model folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from landmarks.annotations import write_xml
+    from landmarks.model_folder import BUNDLED
+    from landmarks.predictor import FaceLandmarker
+    from landmarks.publish import TEACHER, export
+
+    out = tmp_path / "lite"
+    with pytest.raises(ValueError, match="learns from a teacher"):
+        train(TrainConfig(data=str(data_dir), out=str(out), recipe="lite-distil", progress=False))
+    cmd = [sys.executable, "-m", "train", "--data", str(data_dir), "--recipe", "lite-distil", "--teacher", str(BUNDLED),
+           "--limit", "48", "--batch-size", "16", "--epochs", "2", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] in (1, 2)
+    cfg = TrainConfig(data=str(data_dir), out=str(out), recipe="lite-distil", teacher=str(BUNDLED), limit=48,
+                      batch_size=16, epochs=2, resume=True)
+    resumed = train(cfg)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert all(h["teacher_share"] > 0 for h in resumed["history"])  # the teacher labelled the views
+    assert f"teacher: {BUNDLED}" in capsys.readouterr().out
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["arch"] == "mobilenet_v2" and {"name": "pretrained", "role": TEACHER} in config["training_data"]
+    assert "distilled from the model in `pretrained`" in (out / "best" / "README.md").read_text()
+
+    labels = write_xml(test_records[:16], tmp_path / "calibration.xml")
+    folder = export(out, tmp_path / "exported", half=True, int8_labels=labels)
+    assert (folder / "model.int8.onnx").stat().st_size < 4e6
+    faces = FaceLandmarker(folder, runtime="torch").predict_boxes(test_records[0].image, [(40, 40, 100, 100)])
+    assert faces[0].points.shape == (68, 2)

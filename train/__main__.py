@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--input-size", type=int)
     p.add_argument("--init", metavar="MODEL_FOLDER", help="start from this model's weights (fine-tuning; same head and crop as the recipe)")
+    p.add_argument("--teacher", metavar="MODEL_FOLDER",
+                   help="distil this model's points (recipes that distil, e.g. lite-distil; the bundled model: landmarks/pretrained)")
     p.add_argument("--extra", metavar="DATA", help="training-only faces: an annotation file or a folder with labels.xml (never validated on)")
     p.add_argument("--extra-ratio", type=float, default=1.0, help="extra faces drawn each epoch per main training face (default 1)")
     p.add_argument("--all-faces", action="store_true",
@@ -58,6 +60,7 @@ def main(argv=None) -> int:
         extra=a.extra,
         extra_ratio=a.extra_ratio,
         all_faces=a.all_faces,
+        teacher=a.teacher,
     )
     try:
         result = train(cfg)
