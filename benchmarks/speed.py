@@ -1,9 +1,10 @@
 """CPU speed, side by side in one run: our pipeline, dlib and MediaPipe on the same frames.
 
-    python benchmarks/speed.py [--model SPEC] [--frames 100]
+    python benchmarks/speed.py [--models full,lite] [--frames 100]
 
 Frames: 640x480, made from the public-domain portrait (landmarks.sample_pictures.webcam_clip),
 one face and five, drifting a few pixels per frame as a webcam sees a person.
+Each of our models (by default the bundled ``full`` and ``lite``) is measured:
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
   else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
 - ours, photo path: ``FaceLandmarker()(frame)``: detection (the default ``blazeface``
@@ -15,7 +16,7 @@ one face and five, drifting a few pixels per frame as a webcam sees a person.
   own environment because it pins numpy < 2).
 Then a 1920x1080 photo with five faces (``group_photo``), photo paths and dlib, 20 runs
 each; then the landmark network alone on one face crop, per runtime.  Prints median and
-p90 ms per frame and our ratios to each peer (webcam path and photo path).
+p90 ms per frame and each of our rows' ratio to dlib and to MediaPipe.
 """
 from __future__ import annotations
 
@@ -78,11 +79,12 @@ def stats(ms: np.ndarray) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model")
+    p.add_argument("--models", default="full,lite", help="comma-separated model specs, each measured (default: full,lite)")
     p.add_argument("--frames", type=int, default=100)
     a = p.parse_args()
-    fl = FaceLandmarker(a.model, device="cpu")
-    fl_fast = FaceLandmarker(a.model, device="cpu", detector="fast")
+    models = {spec: FaceLandmarker(spec, device="cpu") for spec in a.models.split(",")}
+    first = next(iter(models.values()))
+    fl_fast = FaceLandmarker(next(iter(models)), device="cpu", detector="fast")
     dlib, predictor_path = import_dlib()
     hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
     clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
@@ -94,58 +96,59 @@ def main() -> None:
             shape(frame, r)
         return len(rects)
 
-    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtime: {fl.runner.name}\n")
-    print("| faces | system | found | median ms | p90 ms | ours (webcam) / this, median | ours (photo) / this, median |")
+    runtimes = ", ".join(f"{spec}: {fl.runner.name}" for spec, fl in models.items())
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtimes: {runtimes}\n")
+    print("| faces | system | found | median ms | p90 ms | this / dlib | this / MediaPipe |")
     print("|---|---|---|---|---|---|---|")
     for n, frames in clips.items():
-        fl(frames[0])  # warm-up
-        tracker = FaceTracker(fl)
-        rows = {
-            "ours, webcam path (tracking)": timed(lambda f: len(tracker(f)), frames),
-            "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), frames),
-            "ours, photo path, `fast` cascade detector": timed(lambda f: len(fl_fast(f)), frames),
-            "dlib HOG + 68-point predictor": timed(run_dlib, frames),
-        }
+        rows, trackers = {}, {}
+        for spec, fl in models.items():
+            fl(frames[0])  # warm-up
+            trackers[spec] = tracker = FaceTracker(fl)
+            rows[f"ours `{spec}`, webcam path (tracking)"] = timed(lambda f: len(tracker(f)), frames)
+            rows[f"ours `{spec}`, photo path (detect + refine)"] = timed(lambda f: len(fl(f)), frames)
+        rows[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = timed(lambda f: len(fl_fast(f)), frames)
+        rows["dlib HOG + 68-point predictor"] = timed(run_dlib, frames)
         if mediapipe:
             rows["MediaPipe Face Mesh (video mode)"] = mediapipe[n]
-        ours = stats(rows["ours, webcam path (tracking)"][0])[0]
-        photo = stats(rows["ours, photo path (detect + refine)"][0])[0]
+        peers = {k: stats(rows[k][0])[0] for k in ("dlib HOG + 68-point predictor", "MediaPipe Face Mesh (video mode)") if k in rows}
         for name, (ms, found) in rows.items():
             med, p90 = stats(ms)
-            ratio = "" if name.startswith("ours, webcam") else f"{ours / med:.2f}"
-            ratio_photo = "" if name.startswith("ours, photo path (") else f"{photo / med:.2f}"
-            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} | {ratio_photo} |", flush=True)
-        print(f"| {n} | (ours: detector ran on {tracker.detections} of {len(frames)} frames) | | | | | |")
+            ratios = [f"{med / peer:.2f}" if name.startswith("ours") else "" for peer in peers.values()]
+            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {' | '.join(ratios + [''] * (2 - len(ratios)))} |", flush=True)
+        for spec, tracker in trackers.items():
+            print(f"| {n} | (ours `{spec}`: detector ran on {tracker.detections} of {len(frames)} frames) | | | | | |")
     if not mediapipe:
         print("\nMediaPipe: not measured (see the error above)")
 
     # a large photo: what a user uploads
     big = group_photo(5, 1920, 1080)
-    fl(big), fl_fast(big), run_dlib(big)  # warm-up
     runs = max(5, a.frames // 5)
-    rows = {
-        "ours, photo path (detect + refine)": timed(lambda f: len(fl(f)), [big] * runs),
-        "ours, photo path, `fast` cascade detector": timed(lambda f: len(fl_fast(f)), [big] * runs),
-        "dlib HOG + 68-point predictor": timed(run_dlib, [big] * runs),
-    }
-    photo = stats(rows["ours, photo path (detect + refine)"][0])[0]
-    print(f"\n| 1920x1080 photo, 5 faces ({runs} runs) | found | median ms | p90 ms | ours (photo) / this, median |")
+    rows = {}
+    for spec, fl in models.items():
+        fl(big)  # warm-up
+        rows[f"ours `{spec}`, photo path (detect + refine)"] = timed(lambda f: len(fl(f)), [big] * runs)
+    fl_fast(big), run_dlib(big)
+    rows[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = timed(lambda f: len(fl_fast(f)), [big] * runs)
+    rows["dlib HOG + 68-point predictor"] = timed(run_dlib, [big] * runs)
+    peer = stats(rows["dlib HOG + 68-point predictor"][0])[0]
+    print(f"\n| 1920x1080 photo, 5 faces ({runs} runs) | found | median ms | p90 ms | this / dlib |")
     print("|---|---|---|---|---|")
     for name, (ms, found) in rows.items():
         med, p90 = stats(ms)
-        ratio = "" if name.startswith("ours, photo path (") else f"{photo / med:.2f}"
-        print(f"| {name} | {found} | {med:.1f} | {p90:.1f} | {ratio} |", flush=True)
+        print(f"| {name} | {found} | {med:.1f} | {p90:.1f} | {f'{med / peer:.2f}' if name.startswith('ours') else ''} |", flush=True)
 
-    # the network alone, one face: each runtime on the same crop
-    face = fl(clips[1][0])[0]
-    m = fl.model
-    x = m.preprocess(clips[1][0], [m.preprocess.region(landmark_box(face.points))])
-    runners = {fl.runner.name: fl.runner, "torch fp32": TorchRunner(m, torch.device("cpu"))}
+    # the network alone, one face: each model in each runtime on the same face
+    face = first(clips[1][0])[0]
     print("\n| network alone, 1 face | median ms | p90 ms |\n|---|---|---|")
-    for name, runner in runners.items():
-        ms, _ = timed(lambda _: runner(x), range(20 + a.frames))
-        med, p90 = stats(ms[20:])
-        print(f"| {name} ({m.preprocess.size} px) | {med:.2f} | {p90:.2f} |")
+    for spec, fl in models.items():
+        m = fl.model
+        x = m.preprocess(clips[1][0], [m.preprocess.region(landmark_box(face.points))])
+        runners = {fl.runner.name: fl.runner, "torch fp32": TorchRunner(m, torch.device("cpu"))}
+        for name, runner in runners.items():
+            ms, _ = timed(lambda _: runner(x), range(20 + a.frames))
+            med, p90 = stats(ms[20:])
+            print(f"| `{spec}` {name} ({m.preprocess.size} px) | {med:.2f} | {p90:.2f} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, Revi
 
 from .hub_errors import REPO_ID, http_status, short_error
 from .model_folder import INFERENCE_FILES as MODEL_FILES  # model_folder imports torch only to build a network
-from .model_folder import ONNX_FILE, REFERENCE_FILE
+from .model_folder import NAMED, ONNX_FILE, REFERENCE_FILE
 from .model_folder import REQUIRED_FILES as REQUIRED_MODEL_FILES
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py, requirements.txt, README.md, landmarks/
@@ -66,12 +66,12 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
     # the public-domain pictures the app's examples are made from; the face detector's weights
     for folder in ("pictures", "detectors"):
         files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*"))})
-    if bundled:
-        pretrained = root / PACKAGE / "pretrained"
+    for name, folder in NAMED.items() if bundled else ():  # the bundled models, full and lite
+        pretrained = root / PACKAGE / folder.name
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]
         if absent:
-            raise DeployError(f"{pretrained} has no {' and '.join(absent)}: nothing to serve without --model")
-        files.update({f"{PACKAGE}/pretrained/{n}": pretrained / n for n in MODEL_FILES if (pretrained / n).is_file()})
+            raise DeployError(f"{pretrained} (the bundled {name} model) has no {' and '.join(absent)}: nothing to serve without --model")
+        files.update({f"{PACKAGE}/{folder.name}/{n}": pretrained / n for n in MODEL_FILES if (pretrained / n).is_file()})
     for path, local in files.items():
         with open(local, "rb") as f:
             if f.read(len(LFS_POINTER)) == LFS_POINTER:

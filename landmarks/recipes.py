@@ -116,7 +116,7 @@ RECIPES["lite-distil"] = replace(
     name="lite-distil",
     version=1,
     arch="mobilenet_v2",
-    epochs=24,
+    epochs=16,
     ema=0.995,
     distil=0.5,
     augment=replace(RECIPES["pip-v1"].augment, flip=0.0),

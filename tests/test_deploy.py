@@ -19,12 +19,13 @@ from conftest import ROOT, free_port, without_torch
 from hub_standin import HubStandIn
 from landmarks import deploy as dep
 from landmarks.__main__ import main
-from landmarks.model_folder import BUNDLED, CONFIG, ONNX_FILE, REFERENCE_FILE, WEIGHTS
+from landmarks.model_folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
 from landmarks.sample_pictures import portrait_path
 
 MODEL = "bob/face-landmarks"
-WEIGHT_FILES = {f"landmarks/pretrained/{n}" for n in (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)
-                if (BUNDLED / n).is_file()}
+# both bundled models, full and lite
+WEIGHT_FILES = {f"landmarks/{folder.name}/{n}" for folder in NAMED.values() for n in (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)
+                if (folder / n).is_file()}
 
 
 def app_files() -> set[str]:
@@ -227,7 +228,8 @@ def test_a_deployed_space_starts_and_serves_a_face(hub_server, api, model_repo, 
 def test_a_checkout_without_git_lfs_content_is_refused(tmp_path):
     """Where the weights are Git LFS pointers (a clone without git-lfs), uploading them would
     give the Space 133-byte files in place of its model."""
-    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py", "landmarks/pretrained/config.json"):
+    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py", "landmarks/pretrained/config.json",
+                 "landmarks/pretrained_lite/config.json", "landmarks/pretrained_lite/model.safetensors"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     (tmp_path / "landmarks/pretrained/model.safetensors").write_text(
