@@ -243,7 +243,7 @@ def main() -> None:
     print(f"CPU: {cpu_line()}; our runtime: {fl.runner.name}; {SECONDS:g} s clips, 640x480, noise sigma {NOISE:g}")
     table(results, a.fps, systems)
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=1))
+        Path(a.json).write_text(json.dumps(results, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from .scheme import NUM_POINTS, REGIONS
 # (min cutoff Hz, beta Hz per (face sizes/s)^2, speed cutoff Hz); a face size is the RMS
 # distance of the points from their centre.  Fitted on clips of the shipped portraits and of
 # 300-W training faces (benchmarks/experiments.md, round eight).
-MOTION = (0.1, 300.0, 1.0)
+MOTION = (0.1, 100.0, 4.0)
 SHAPE = (0.1, 1000.0, 1.0)
 # the parts whose shape moves together: an opening mouth moves the chin too
 PARTS = [[*REGIONS["jaw"], *REGIONS["outer lips"], *REGIONS["inner lips"]], [*REGIONS["right brow"], *REGIONS["left brow"]],

@@ -29,6 +29,7 @@ class FaceTracker:
     smooth: bool = True
     detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
     settle: int = 2  # extra passes for a newly detected face
+    recrop: float = 0.05  # a face whose points' box moved more than this (of its size) is cropped again
     faces: list[Face] = field(default_factory=list)  # the last frame's raw faces
     filters: list = field(default_factory=list)  # one per face of ``faces`` (None: not smoothed)
     since_detection: int = 0
@@ -64,7 +65,13 @@ class FaceTracker:
         fl = self.landmarker
         if not self.faces:
             return []
-        found = fl.predict_boxes(rgb, [landmark_box(f.points) for f in self.faces])
+        boxes = [landmark_box(f.points) for f in self.faces]
+        found = fl.predict_boxes(rgb, boxes)
+        # a face that moved far since the last frame was cropped off-centre: crop it again where
+        # it is now (fast motion at a low frame rate; a still or slow face costs no extra pass)
+        moved = [i for i, (f, b) in enumerate(zip(found, boxes)) if _moved(b, landmark_box(f.points)) > self.recrop]
+        for i, f in zip(moved, fl.predict_boxes(rgb, [landmark_box(found[i].points) for i in moved])):
+            found[i] = f
         kept = fl.confident(found)
         return [(f, flt) for f, flt in zip(found, self.filters) if any(f is k for k in kept)]
 
@@ -94,3 +101,12 @@ class FaceTracker:
         boxed = [(replace(f, box=np.array(landmark_box(f.points), np.float32)), flt) for f, flt in tracks]
         kept = distinct([f for f, _ in boxed], rank=lambda f: -f.box[2] * f.box[3])
         return [next(t for t in boxed if t[0] is f) for f in kept]
+
+
+def _moved(a, b) -> float:
+    """How far box ``b`` is from box ``a`` (x, y, w, h): the larger of the centre's shift and
+    the change of size, in ``a``'s sizes."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    size = (aw + ah) / 2
+    shift = np.hypot(bx + bw / 2 - ax - aw / 2, by + bh / 2 - ay - ah / 2)
+    return max(shift, abs(bw + bh - aw - ah) / 2) / size

@@ -6,7 +6,7 @@ from landmarks.metrics import nme_per_face
 from landmarks.predictor import FaceLandmarker
 from landmarks.geometry import landmark_box
 from landmarks.sample_pictures import moving_clip, webcam_clip
-from landmarks.tracking import FaceTracker
+from landmarks.tracking import FaceTracker, _moved
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +65,13 @@ def test_a_still_noisy_face_is_steadier_smoothed(still):
     assert jitter(smoothed) <= 0.04 and jitter(smoothed) < 0.4 * jitter(raw), (jitter(smoothed), jitter(raw))
 
 
-@pytest.mark.parametrize("kind", ["slide", "turn", "closer"])
-def test_a_moving_face_is_followed_smoothed_without_lag(landmarker, still, kind):
+@pytest.mark.parametrize("kind, fps", [("slide", 30), ("turn", 30), ("closer", 30), ("slide", 10)])
+def test_a_moving_face_is_followed_smoothed_without_lag(landmarker, still, kind, fps):
     """Truth: the still clip's mean points moved along the known path; the targets of issue
-    29: sliding at up to 250 px/s within 0.85 % of the eye distance, turning (roll +-20 deg)
-    and coming closer (x1.5) within 10 % of the raw points' error."""
-    frames, matrices = moving_clip(kind, 30, seconds=1.5, seed=1)
+    29: sliding at up to 250 px/s within 0.85 % of the eye distance (at 10 frames/s: within
+    MediaPipe's 1.07 % on this portrait, benchmarks/steadiness.py), turning (roll +-20 deg) and
+    coming closer (x1.5) within 10 % of the raw points' error."""
+    frames, matrices = moving_clip(kind, fps, seconds=1.5, seed=1)
     mean = still[0].mean(axis=0)
     truth = np.array([mean @ m[:, :2].T + m[:, 2] for m in matrices])
     scale = np.sqrt(np.linalg.det(matrices[:, :, :2]))[:, None]
@@ -78,8 +79,8 @@ def test_a_moving_face_is_followed_smoothed_without_lag(landmarker, still, kind)
     def error(points):
         return 100 * (np.linalg.norm(points - truth, axis=2) / (eye_distance(mean) * scale)).mean()
 
-    raw, smoothed = error(run(landmarker, frames, 30, smooth=False)), error(run(landmarker, frames, 30))
-    assert smoothed <= (0.85 if kind == "slide" else 1.1 * raw), (smoothed, raw)
+    raw, smoothed = error(run(landmarker, frames, fps, smooth=False)), error(run(landmarker, frames, fps))
+    assert smoothed <= ({30: 0.85, 10: 1.07}[fps] if kind == "slide" else 1.1 * raw), (smoothed, raw)
 
 
 def test_unsmoothed_points_are_the_networks_exactly(landmarker):
@@ -93,8 +94,10 @@ def test_unsmoothed_points_are_the_networks_exactly(landmarker):
     for i, frame in enumerate(frames):
         (raw,), (smoothed,) = plain(frame, i / 30), smoothing(frame, i / 30)
         np.testing.assert_array_equal(raw.points, smoothing.faces[0].points)
-        if last is not None:
+        if last is not None:  # cropped at the last points, and once more where the face moved far
             (again,) = landmarker.predict_boxes(frame, [landmark_box(last)])
+            if _moved(landmark_box(last), landmark_box(again.points)) > plain.recrop:
+                (again,) = landmarker.predict_boxes(frame, [landmark_box(again.points)])
             np.testing.assert_array_equal(raw.points, again.points)
             assert not np.array_equal(smoothed.points, raw.points)  # the filter did act
         last = raw.points
