@@ -1,6 +1,11 @@
-"""MediaPipe Face Mesh timing, run by speed.py inside its own virtual environment
-(mediapipe 0.10.21 pins numpy < 2).  Reads frames from an .npz file, prints one JSON line:
-{"1": {"ms": [...], "found": N}, "5": ...} -- ms per frame, faces found in the first frame."""
+"""MediaPipe Face Mesh, run by speed.py and steadiness.py inside its own virtual environment
+(mediapipe 0.10.21 pins numpy < 2).  Reads frames from an .npz file.
+
+    mediapipe_worker.py CLIPS.npz            # timing: prints one JSON line
+        {"1": {"ms": [...], "found": N}, "5": ...} -- ms per frame, faces found in the first frame
+    mediapipe_worker.py CLIPS.npz OUT.npz    # points: the largest face's 468 points per frame, in
+        pixels (NaN where none was found), one array per clip; one face per clip
+"""
 import json
 import sys
 import time
@@ -9,24 +14,43 @@ import mediapipe as mp
 import numpy as np
 
 
-def main(path: str) -> None:
-    clips = np.load(path)
+def mesh(faces: int):
+    # the video mode a webcam demo uses: detection once, then tracking from the last mesh
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=faces, refine_landmarks=False)
+
+
+def times(clips) -> None:
     out = {}
     for key in clips.files:
         frames = clips[key]
-        faces = int(key)
-        # the video mode a webcam demo uses: detection once, then tracking from the last mesh
-        with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=faces, refine_landmarks=False) as mesh:
-            res = mesh.process(frames[0])
+        with mesh(int(key)) as m:
+            res = m.process(frames[0])
             found = len(res.multi_face_landmarks or [])
             ms = []
             for frame in frames:
                 t0 = time.perf_counter()
-                mesh.process(frame)
+                m.process(frame)
                 ms.append(1000 * (time.perf_counter() - t0))
         out[key] = {"ms": ms, "found": found}
     print(json.dumps(out))
 
 
+def points(clips, path: str) -> None:
+    out = {}
+    for key in clips.files:
+        frames = clips[key]
+        h, w = frames.shape[1:3]
+        pts = np.full((len(frames), 468, 2), np.nan, np.float32)
+        with mesh(1) as m:
+            for i, frame in enumerate(frames):
+                res = m.process(frame)
+                if res.multi_face_landmarks:
+                    lm = res.multi_face_landmarks[0].landmark
+                    pts[i] = [(p.x * w, p.y * h) for p in lm]
+        out[key] = pts
+    np.savez(path, **out)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    clips = np.load(sys.argv[1])
+    times(clips) if len(sys.argv) == 2 else points(clips, sys.argv[2])

@@ -56,12 +56,18 @@ def timed(fn, frames) -> tuple[np.ndarray, int]:
     return np.array(ms), found
 
 
-def mediapipe_times(clips: dict) -> dict | None:
+def mediapipe_python() -> Path:
+    """The Python of .cache/mediapipe-venv, made on first use (MediaPipe pins numpy < 2)."""
     python = MEDIAPIPE_VENV / "bin" / "python"
     if not python.exists():
         print("creating .cache/mediapipe-venv with mediapipe==0.10.21 ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(MEDIAPIPE_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "mediapipe==0.10.21"], check=True)
+    return python
+
+
+def mediapipe_times(clips: dict) -> dict | None:
+    python = mediapipe_python()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clips.npz"
         np.savez(path, **{str(k): np.stack(v) for k, v in clips.items()})

@@ -16,7 +16,6 @@ from .image_io import ImageError, to_rgb_array
 from .openness import BlinkCounter, eye_aspect_ratio
 from .predictor import Face, FaceLandmarker
 from .records import face_record
-from .smoothing import FaceTracks
 from .tracking import FaceTracker
 from .video import VideoError, process_video
 
@@ -127,10 +126,9 @@ def annotate_video(fl: FaceLandmarker, path, folder: Path, settings: Settings, p
 
 @dataclass
 class StreamState:
-    """Carried between webcam frames: the face tracker, the smoothing tracks and the frame clock."""
+    """Carried between webcam frames: the face tracker (and its smoothing) and the frame clock."""
 
     tracker: FaceTracker | None = None
-    tracks: FaceTracks | None = None
     blinks: BlinkCounter | None = None  # the largest face's
     last_frame: float | None = None
     fps: float = 0.0
@@ -156,17 +154,13 @@ def annotate_frame(
     now = time.perf_counter()
     if state.tracker is None or state.tracker.landmarker is not fl:
         state.tracker = FaceTracker(fl)
-    faces = state.tracker(rgb, min_face=settings.min_face)
-    if faces:  # blinks from the points as found: smoothing would flatten a blink
+    state.tracker.smooth = settings.smoothing
+    faces = state.tracker(rgb, now, min_face=settings.min_face)
+    if faces:  # blinks from the points as found (the tracker's raw faces): smoothing would flatten a blink
         state.blinks = state.blinks or BlinkCounter()
-        state.blinks.update(eye_aspect_ratio(faces[0].points))
+        state.blinks.update(eye_aspect_ratio(state.tracker.faces[0].points))
     else:
         state.blinks = None
-    if settings.smoothing:
-        state.tracks = state.tracks or FaceTracks()
-        faces = state.tracks.smooth(faces, now)
-    else:
-        state.tracks = None
     ms = 1000 * (time.perf_counter() - now)
     if state.last_frame is not None:
         dt = now - state.last_frame

@@ -13,6 +13,7 @@ from .scheme import NUM_POINTS
 
 CSV_COLUMNS = ["frame", "time_s", "face", "score", "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "roll",
                "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(NUM_POINTS) for a in "xy"]
+RAW_COLUMNS = [f"raw_{a}{i}" for i in range(NUM_POINTS) for a in "xy"]  # a video's unsmoothed points, when asked for
 
 
 def face_record(face, image_size: tuple[int, int], index: int = 0, frame: int | None = None, time_s: float | None = None) -> dict:
@@ -34,7 +35,7 @@ def face_record(face, image_size: tuple[int, int], index: int = 0, frame: int | 
 def csv_row(record: dict) -> list:
     return [record.get("frame", 0), record.get("time_s", 0.0), record["face"], record["score"], *record["box"],
             record["yaw"], record["pitch"], record["roll"], record["eye_aspect_ratio"], record["mouth_aspect_ratio"],
-            *np.ravel(record["points"])]
+            *np.ravel(record["points"]), *np.ravel(record.get("raw_points", []))]
 
 
 def to_csv(records: list[dict]) -> str:

@@ -114,6 +114,48 @@ def webcam_clip(faces: int = 1, frames: int = 100, width: int = 640, height: int
     return out
 
 
+MOTIONS = ("still", "slide", "turn", "closer")
+PORTRAIT_CENTRE = (334.0, 301.0)  # the centre of the 68 points in ``webcam_frame(1)``
+
+
+def path_matrix(kind: str, t: float, centre=PORTRAIT_CENTRE) -> np.ndarray:
+    """2x3 matrix taking the still frame to time ``t`` (seconds) of a known path about
+    ``centre``: ``still``; ``slide`` sideways +-60 px (a sine of period 1.5 s, up to 250 px/s);
+    ``turn``, roll +-20 degrees (period 2 s); ``closer``, scale x1.5 and back (period 3 s)."""
+    dx, roll, scale = {
+        "still": (0.0, 0.0, 1.0),
+        "slide": (60 * np.sin(2 * np.pi * t / 1.5), 0.0, 1.0),
+        "turn": (0.0, 20 * np.sin(2 * np.pi * t / 2.0), 1.0),
+        "closer": (0.0, 0.0, 1.5 ** ((1 - np.cos(2 * np.pi * t / 3.0)) / 2)),
+    }[kind]
+    m = cv2.getRotationMatrix2D(tuple(map(float, centre)), roll, scale)
+    m[0, 2] += dx
+    return m
+
+
+def moving_clip(kind: str, fps: float, seconds: float = 3.0, noise: float = 4.0, seed: int = 0,
+                layer: np.ndarray | None = None, centre=PORTRAIT_CENTRE, alpha: np.ndarray | None = None,
+                background: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames of a face moving along ``path_matrix(kind)``, with fresh Gaussian sensor noise
+    (``noise`` grey levels) on each, and their matrices (the still frame -> each frame).
+    ``layer``: the still frame (default ``webcam_frame(1)``); with ``alpha`` (where the layer
+    is, 0..1) it moves over a fixed ``background``, else the whole frame moves."""
+    layer = (webcam_frame(1) if layer is None else layer).astype(np.float32)
+    size = layer.shape[1::-1]
+    alpha = np.ones(layer.shape[:2], np.float32) if alpha is None else alpha
+    background = layer if background is None else background
+    rng = np.random.default_rng(seed)
+    frames, matrices = [], []
+    for i in range(int(round(seconds * fps))):
+        m = path_matrix(kind, i / fps, centre)
+        moved = cv2.warpAffine(layer, m, size, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(alpha, m, size, borderMode=cv2.BORDER_REPLICATE)[..., None]
+        frame = background * (1 - a) + moved * a + rng.normal(0, noise, layer.shape)
+        frames.append(np.clip(np.round(frame), 0, 255).astype(np.uint8))
+        matrices.append(m)
+    return frames, np.array(matrices)
+
+
 def non_faces() -> list[tuple[str, np.ndarray, tuple[float, float, float, float]]]:
     """(name, RGB image, box) of things that are not faces but could be boxed as one: the
     portrait's uniform, medals, flag and shoulder, matplotlib's other sample photo, its

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
+import numpy as np
 
 from .drawing import draw_faces
-from .records import CSV_COLUMNS, csv_row, face_record
+from .records import CSV_COLUMNS, RAW_COLUMNS, csv_row, face_record
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MAX_SECONDS = 600.0  # 10 minutes: about 6000 frames at 10 frames/s of work on two cores
@@ -83,10 +84,14 @@ def process_video(
     max_seconds: float = MAX_SECONDS,
     draw: Callable | None = None,
     progress: bool | Callable[[int, int], None] = True,
+    smooth: bool = True,
+    raw_points: bool = False,
 ) -> VideoResult:
     """Track faces through a video file.  ``draw(rgb, faces)`` makes the annotated frame
     (default: points and boxes).  ``progress``: a tqdm bar (True), none (False), or a
-    callback ``(frames done, frames expected)`` (the app's progress bar)."""
+    callback ``(frames done, frames expected)`` (the app's progress bar).  ``smooth``: points
+    filtered over time (``FaceTracker``); ``raw_points``: the rows also carry the points as
+    the network found them (``raw_points`` in JSON Lines, ``raw_x0,raw_y0 ...`` in the CSV)."""
     from .tracking import FaceTracker
 
     info = probe(path, max_seconds)
@@ -109,17 +114,19 @@ def process_video(
     files = [open(p, "w", newline="") if p is not None else None for p in (out_csv, out_jsonl)]
     table = csv.writer(files[0]) if files[0] else None
     if table:
-        table.writerow(CSV_COLUMNS)
-    tracker, cap, n, rows = FaceTracker(landmarker), cv2.VideoCapture(str(path)), 0, 0
+        table.writerow(CSV_COLUMNS + (RAW_COLUMNS if raw_points else []))
+    tracker, cap, n, rows = FaceTracker(landmarker, smooth=smooth), cv2.VideoCapture(str(path)), 0, 0
     try:
         while n < limit:
             ok, bgr = cap.read()
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            faces = tracker(rgb)
-            for i, face in enumerate(faces):
+            faces = tracker(rgb, n / info.fps)
+            for i, (face, raw) in enumerate(zip(faces, tracker.faces)):
                 row = face_record(face, (rgb.shape[1], rgb.shape[0]), i, frame=n, time_s=n / info.fps)
+                if raw_points:
+                    row["raw_points"] = np.round(raw.points, 2).tolist()
                 if table:
                     table.writerow(csv_row(row))
                 if files[1]:

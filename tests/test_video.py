@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from landmarks.image_io import to_rgb_array
 from landmarks.predictor import FaceLandmarker
-from landmarks.records import CSV_COLUMNS
+from landmarks.records import CSV_COLUMNS, RAW_COLUMNS
 from landmarks.video import VideoError, probe, process_video
 
 
@@ -59,6 +59,20 @@ def test_every_frame_gets_its_face_in_csv_jsonl_and_the_annotated_video(clip, tm
     while out.read()[0]:
         n += 1
     assert n == 24
+
+
+def test_points_are_smoothed_and_the_raw_ones_come_along_when_asked(clip, tmp_path):
+    path, _ = clip
+    fl = FaceLandmarker(device="cpu")
+    process_video(path, fl, out_csv=tmp_path / "s.csv", out_jsonl=tmp_path / "s.jsonl", progress=False, raw_points=True)
+    process_video(path, fl, out_jsonl=tmp_path / "r.jsonl", progress=False, smooth=False)
+    smoothed = [json.loads(line) for line in open(tmp_path / "s.jsonl")]
+    raw = [json.loads(line) for line in open(tmp_path / "r.jsonl")]
+    assert [s["raw_points"] for s in smoothed] == [r["points"] for r in raw] and "raw_points" not in raw[0]
+    assert sum(s["points"] != s["raw_points"] for s in smoothed) > len(smoothed) // 2
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert list(rows[0]) == CSV_COLUMNS + RAW_COLUMNS
+    assert float(rows[3]["raw_x0"]) == smoothed[3]["raw_points"][0][0]
 
 
 def test_progress_callback_and_limits(clip, tmp_path):
