@@ -161,6 +161,7 @@ class ModelSpec:
     preprocess: Preprocess
     head: str
     num_points: int = NUM_POINTS
+    arch: str = "resnet18"  # the backbone (network.ARCHS)
 
     @property
     def has_confidence(self) -> bool:
@@ -168,11 +169,12 @@ class ModelSpec:
 
     @classmethod
     def from_config(cls, config: dict) -> "ModelSpec":
-        return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS))
+        return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS),
+                   config.get("arch", "resnet18"))
 
     @classmethod
     def of_network(cls, network) -> "ModelSpec":
-        return cls(network.preprocess, network.head.name, network.num_points)
+        return cls(network.preprocess, network.head.name, network.num_points, network.arch)
 
 
 @dataclass(frozen=True)

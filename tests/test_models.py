@@ -1,0 +1,46 @@
+"""The bundled models by name: ``full`` (ResNet18) and ``lite`` (MobileNetV2, distilled from
+full) load wherever a model is taken, and ``lite`` finds real test faces with its points on them."""
+import numpy as np
+import pytest
+
+from landmarks.evaluate import evaluate
+from landmarks.geometry import landmark_box
+from landmarks.model_folder import BUNDLED, BUNDLED_LITE, named
+from landmarks.predictor import FaceLandmarker
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return FaceLandmarker("lite", device="cpu")
+
+
+def test_models_by_name(lite):
+    assert named("full") == BUNDLED and named("lite") == BUNDLED_LITE and named("my/repo") == "my/repo"
+    assert lite.loaded.source == "the bundled lite model" and lite.loaded.spec.arch == "mobilenet_v2"
+    full = FaceLandmarker("full", device="cpu")
+    assert full.loaded.source == "the bundled full model" and full.loaded.spec.arch == "resnet18"
+    # the light model is the cheap one: a tenth of the parameters, an int8 twin under 4 MB
+    assert sum(p.numel() for p in lite.model.parameters()) < 0.2 * sum(p.numel() for p in full.model.parameters())
+    assert (BUNDLED_LITE / "model.int8.onnx").stat().st_size < 4e6
+    assert lite.runner.name == "onnx-int8", lite.runner.note  # its twin passes its check on this CPU
+
+
+def test_lite_finds_test_faces_with_points_on_them(lite, test_records):
+    records = test_records[::25]
+    for rec in records:
+        faces = lite(rec.image)
+        truth = landmark_box(rec.points)
+        x, y, w, h = truth
+        assert faces, rec.image
+        best = min(faces, key=lambda f: np.abs(f.points - rec.points).mean())
+        inside = ((best.points[:, 0] >= x - 0.1 * w) & (best.points[:, 0] <= x + 1.1 * w)
+                  & (best.points[:, 1] >= y - 0.1 * h) & (best.points[:, 1] <= y + 1.1 * h))
+        assert inside.mean() > 0.95, rec.image
+
+
+def test_lite_accuracy_at_labelled_boxes(lite, test_records, tmp_path):
+    from landmarks.annotations import write_xml
+
+    faces = write_xml(test_records[::5], tmp_path / "test.xml")
+    _, summary = evaluate(faces, lite, progress=False)
+    assert summary["nme"] < LITE_NME_BOUND, summary
