@@ -173,9 +173,8 @@ def annotate_frame(
         state.fps = 1 / dt if state.fps == 0 else 0.8 * state.fps + 0.2 / dt
     state.last_frame = now
     if mirror:
-        w = rgb.shape[1]
+        faces = [f.mirrored(rgb.shape[1]) for f in faces]
         rgb = rgb[:, ::-1]
-        faces = [Face(np.array([w - f.box[0] - f.box[2], *f.box[1:]]), f.points * [-1, 1] + [w - 1, 0], f.score) for f in faces]
     annotated = draw(rgb, faces, settings)
     status = f"{state.fps:.1f} fps · {ms:.0f} ms per frame on the server · {len(faces)} face{'s' * (len(faces) != 1)}"
     if faces:
