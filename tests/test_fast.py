@@ -215,3 +215,27 @@ def test_the_card_names_the_terms_of_youtube68_also_when_relabelled():
         text = _extra_data(config)
         assert "YouTube Faces" in text and "non-commercial" in text and f"`{name}`" not in text
     assert "relabel" in _extra_data({"training_data": [{}, {"name": "youtube68-relabelled/labels.xml", "role": "extra"}]})
+
+
+def test_scratch_folders_are_private_swept_and_kept_under_a_size(tmp_path):
+    import os
+    import time
+
+    from landmarks import scratch
+
+    dead = tmp_path / f"{scratch.PREFIX}999999999-x"  # no such process
+    live = tmp_path / f"{scratch.PREFIX}{os.getpid()}-y"  # this one
+    for folder in (dead, live):
+        folder.mkdir()
+    folder = scratch.make(tmp_path)
+    assert not dead.exists() and live.exists()
+    assert folder.name.startswith(f"{scratch.PREFIX}{os.getpid()}-") and folder.stat().st_mode & 0o777 == 0o700
+    for i in range(5):  # five results of 1000 bytes, oldest first
+        (folder / f"r{i}").mkdir()
+        (folder / f"r{i}" / "x.jpeg").write_bytes(b"x" * 1000)
+        os.utime(folder / f"r{i}" / "x.jpeg", (time.time() - 100 + i, time.time() - 100 + i))
+    (folder / "examples").mkdir()
+    (folder / "examples" / "a.jpg").write_bytes(b"e" * 1000)
+    assert scratch.disk_bytes(folder) == 6000
+    assert scratch.trim(folder, 3500, keep=[folder / "examples"]) == 3000
+    assert sorted(p.name for p in folder.iterdir()) == ["examples", "r3", "r4"]
