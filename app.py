@@ -382,12 +382,15 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
 BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop"})  # longer wraps in the button
 
 
-def model_line(source: str, runner) -> str:
-    """The page's model line: what runs, in plain words, with the runtime's own account behind a click."""
+def model_line(source: str, runner, fell_back: str | None = None) -> str:
+    """The page's model line: what runs, in plain words (and why not the model asked for),
+    with the runtime's own account behind a click."""
     how = ("in a compact 8-bit form, checked against the full model on this computer when the app started"
            if runner.name == "onnx-int8" else "with PyTorch")
-    return (f"Model: {source}, running on the server's processor {how}.\n\n"
-            f"<details><summary>Details</summary>\n\nruntime: {runner.name}: {runner.note}.\n\n</details>")
+    line = f"Model: {source}, running on the server's processor {how}."
+    if fell_back:
+        line += f"\n\n**Fell back to the bundled model** because {fell_back}"
+    return line + f"\n\n<details><summary>Details</summary>\n\nruntime: {runner.name}: {runner.note}.\n\n</details>"
 
 
 def main(argv=None) -> None:
@@ -411,9 +414,8 @@ def main(argv=None) -> None:
         fl = FaceLandmarker(resolved)
     except DetectorError as e:
         sys.exit(f"error: {e}")
-    note = model_line(resolved.source, fl.runner)
+    note = model_line(resolved.source, fl.runner, resolved.fell_back)
     if resolved.fell_back:
-        note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
         print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
     folder = private_folder()
     examples = folder / "examples"

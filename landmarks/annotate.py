@@ -150,6 +150,11 @@ def annotate_video(fl: FaceLandmarker, path, cache: Path, settings: Settings, pr
                                      "download the points below.")
 
 
+# FourCCs as FFmpeg reports them -> what people call them
+CODEC_NAMES = {"fmp4": "MPEG-4 Part 2, mp4v", "mp4v": "MPEG-4 Part 2, mp4v", "xvid": "Xvid", "divx": "DivX",
+               "mjpg": "Motion JPEG", "hevc": "H.265", "hev1": "H.265", "hvc1": "H.265"}
+
+
 def video_note(path) -> str:
     """A line about an uploaded clip before it is processed: whether the browser can show it."""
     if path is None:
@@ -160,7 +165,8 @@ def video_note(path) -> str:
         return f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
     if info.browser_playable:
         return ""
-    return (f"This clip's format ({info.codec or 'unknown'}) cannot be played in a browser, so it has no preview here; "
+    codec = CODEC_NAMES.get(info.codec, info.codec or "unknown")
+    return (f"This clip's format ({codec}) cannot be played in a browser, so it has no preview here; "
             "it is processed all the same, and the annotated clip (WebM) plays.")
 
 

@@ -196,3 +196,19 @@ def test_video_tab_refuses_a_long_clip_in_one_line(client, tmp_path):
                                                  api_name="/on_video")
     assert video is None and csv_file is None
     assert message == "Cannot use this video: long.avi: 70.0 s long; at most 60.0 s is processed"
+
+
+def test_an_mp4v_clip_says_it_has_no_preview(client, tmp_path):
+    import cv2
+
+    def clip(path, fourcc):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
+        for _ in range(5):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
+        return handle_file(str(path))
+
+    # MPEG-4 Part 2, what OpenCV writes for .mp4: browsers show "Video not playable"
+    note = client.predict(clip(tmp_path / "phone.mp4", "mp4v"), api_name="/video_note")
+    assert note.startswith("This clip's format (MPEG-4 Part 2, mp4v) cannot be played in a browser") and "processed all the same" in note
+    assert client.predict(clip(tmp_path / "fine.webm", "VP80"), api_name="/video_note") == ""
