@@ -105,7 +105,7 @@ class VideoInput(gr.Video):
 class ResultDownload(gr.DownloadButton):
     """A download button for a file made per request (a photo's JSON, CSV and annotated
     picture), written into Gradio's cache, which ``delete_cache`` cleans, under a name from the
-    upload: ``(file name, text or RGB array)``; the array is saved as a JPEG at its full size."""
+    upload: ``(file name, text or the file's bytes)``."""
 
     is_template = True
 
@@ -114,8 +114,8 @@ class ResultDownload(gr.DownloadButton):
             name, content = value
             path = Path(self.GRADIO_CACHE) / uuid.uuid4().hex / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, np.ndarray):
-                Image.fromarray(content).save(path, "jpeg", quality=92)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
             else:
                 path.write_text(content)
             value = str(path)

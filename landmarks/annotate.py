@@ -65,7 +65,7 @@ class PhotoResult:
     message: str
     crops: list[tuple[np.ndarray, str]]  # aligned 112 x 112 faces with a caption
     table: list[list]  # one short row per face, for the summary panel
-    full_image: np.ndarray | None = None  # the annotated picture at the photo's own size (the download)
+    full_image: bytes | None = None  # the annotated picture at the photo's own size, as a JPEG file (the download)
     name: str = "photo"  # what the downloads are named after (``output_stem``)
 
     # short, so that the seven columns fit a phone's width; angles in whole degrees
@@ -117,7 +117,10 @@ def _annotate_photo(fl: FaceLandmarker, image, settings: Settings) -> PhotoResul
     if not faces:
         return PhotoResult(annotated, result, NO_FACE, [], [], name=output_stem(image))
     message = f"{len(faces)} face{'s' if len(faces) > 1 else ''} found in {ms:.0f} ms."
-    full = annotated if scale == 1 else draw(rgb, faces, settings)
+    # encoded here, so that the full-size copy is gone (and its memory given back) with the photo
+    full = annotated.copy() if scale == 1 else draw(rgb, faces, settings)
+    cv2.cvtColor(full, cv2.COLOR_RGB2BGR, dst=full)  # in place: a 119-Mpx photo is 357 MB a copy
+    full = cv2.imencode(".jpg", full, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
     return PhotoResult(annotated, result, message, crops, table, full, output_stem(image))
 
 
