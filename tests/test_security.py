@@ -163,7 +163,8 @@ def test_server_paths_in_payloads_are_refused_on_every_endpoint(app_server, tmp_
     ]
     answers = set()
     for payload in payloads:
-        for event, text in (call_photo(app_server, payload), call(app_server, "on_video", [{"video": payload}, True, False, True])):
+        for event, text in (call_photo(app_server, payload), call(app_server, "on_video", [payload, True, False, True]),
+                            call(app_server, "video_note", [payload])):
             assert event == "error", text
             assert "image_size" not in text and "/file=" not in text and "53" not in text
             answers.add(text)
