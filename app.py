@@ -47,7 +47,8 @@ CACHE_MAX_MB = 2000  # and the private folder is kept under this, oldest files f
 # face: 15 ms of landmarks and drawing on the 2-core EPYC, about as much again for Gradio's
 # decoding, encoding and sending), and never more than 30 frames a second.
 FRAME_CPU_S = 0.03
-WEBCAM_FPS = max(5, min(30, int(len(os.sched_getaffinity(0)) / (WEBCAM_SLOTS * FRAME_CPU_S))))
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # Linux; macOS
+WEBCAM_FPS = max(5, min(30, int(CORES / (WEBCAM_SLOTS * FRAME_CPU_S))))
 BODY_LIMIT = MAX_UPLOAD_MB * 2**20 * 4 // 3 + 2**20  # an inline image at the cap (base64) and the rest of a request
 STYLE = Path(__file__).resolve().parent / "landmarks" / "static" / "app.css"  # the page's look on phones
 REFUSED_PATH = "Refused: send the image itself; this app opens no path on the server other than its own uploads and examples."
