@@ -8,16 +8,14 @@ in ``landmarks``; this file only wires it to the page.
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import binascii
 import contextlib
 import io
 import json
 import os
-import shutil
+import signal
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -30,7 +28,9 @@ from pydantic import field_serializer
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from landmarks.annotate import BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video
+from landmarks import scratch
+from landmarks.annotate import (BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video,
+                                video_note)
 from landmarks.detect import DetectorError
 from landmarks.model_folder import ModelError, resolve
 from landmarks.predictor import FaceLandmarker
@@ -41,7 +41,16 @@ MAX_UPLOAD_MB = 50  # the largest image file taken, uploaded or inline (a phone 
 PHOTO_WORKERS = 2  # photos processed at once: the detector and the network use both cores of a Space
 WEBCAM_SLOTS = 4  # webcam streams served at once; more users are told the server is busy
 CACHE_CLEANING = (300, 1800)  # every 5 min, Gradio deletes uploads and results older than 30 min
+CACHE_MAX_MB = 2000  # and the private folder is kept under this, oldest files first (checked every 30 s and before a clip)
+# The webcam asks for what the server can serve to every stream at once: each of the
+# WEBCAM_SLOTS streams gets its share of the cores, at a budget of 30 ms of CPU a frame (one
+# face: 15 ms of landmarks and drawing on the 2-core EPYC, about as much again for Gradio's
+# decoding, encoding and sending), and never more than 30 frames a second.
+FRAME_CPU_S = 0.03
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # Linux; macOS
+WEBCAM_FPS = max(5, min(30, int(CORES / (WEBCAM_SLOTS * FRAME_CPU_S))))
 BODY_LIMIT = MAX_UPLOAD_MB * 2**20 * 4 // 3 + 2**20  # an inline image at the cap (base64) and the rest of a request
+STYLE = Path(__file__).resolve().parent / "landmarks" / "static" / "app.css"  # the page's look on phones
 REFUSED_PATH = "Refused: send the image itself; this app opens no path on the server other than its own uploads and examples."
 
 
@@ -94,20 +103,52 @@ class VideoInput(gr.Video):
         return None if payload is None else checked_path(self, payload.path)
 
 
-class TextDownload(gr.DownloadButton):
-    """A download button for text made per request (the JSON and CSV of a photo), written into
-    Gradio's cache, which ``delete_cache`` cleans, under a name that says what it is."""
+class ResultDownload(gr.DownloadButton):
+    """A download button for a file made per request (a photo's JSON, CSV and annotated
+    picture), written into Gradio's cache, which ``delete_cache`` cleans, under a name from the
+    upload: ``(file name, text or the file's bytes)``."""
 
     is_template = True
 
     def postprocess(self, value):
-        if isinstance(value, tuple):  # (file name, text)
-            name, text = value
+        if isinstance(value, tuple):
+            name, content = value
             path = Path(self.GRADIO_CACHE) / uuid.uuid4().hex / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
             value = str(path)
         return super().postprocess(value)
+
+
+def active(*files) -> list[dict]:
+    """Download buttons active with a file, greyed out without one (run after the event that
+    gives them their files, so that its API still answers with the files themselves)."""
+    return [gr.update(interactive=f is not None) for f in files]
+
+
+class ClientGone(Exception):
+    """The page or script that asked for a clip is no longer there to receive it."""
+
+
+def client_present():
+    """A check that the client of the event now running is still connected: Gradio marks an
+    event dead when its client's event stream closes (``Event.alive``; no public API says so,
+    hence the private names, read defensively)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+
+    def present() -> bool:
+        for job in getattr(getattr(blocks, "_queue", None), "active_jobs", None) or []:
+            for event in job or []:
+                if getattr(event, "_id", None) == event_id:
+                    return getattr(event, "alive", True)
+        return True
+
+    return present
 
 
 def cached_jpeg(rgb: np.ndarray, cache: str) -> str:
@@ -195,11 +236,15 @@ class BodyLimit:
             await refusal(scope, receive, send)
 
 
-def examples_folder() -> Path:
-    """A new private folder for the examples, removed at exit: a fixed name in the shared
-    temp folder could be made beforehand by another local user (and filled with their files)."""
-    folder = Path(tempfile.mkdtemp(prefix="landmarks-examples-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+def private_folder() -> Path:
+    """This process's own temporary folder, made the folder of Gradio's cache (uploads,
+    results) and of the examples: ``/gradio_api/file=`` then serves only this process's
+    files, and all of them go at exit (``landmarks.scratch``; a fixed name in the shared temp
+    folder could be made beforehand by another local user, and filled with their files)."""
+    folder = scratch.make(os.environ.get("GRADIO_TEMP_DIR"))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read by Gradio when its components and routes are made
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(folder / "cached_examples")
+    (folder / "examples").mkdir()
     return folder
 
 
@@ -211,9 +256,9 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
 
     def on_photo(image, box, indices, min_face, axes):
         r: PhotoResult = annotate_photo(fl, image, settings(box, indices, False, min_face, axes))
-        downloads = ((("faces.json", json.dumps(r.result, indent=1)), ("faces.csv", to_csv(r.result["results"])))
-                     if r.result.get("results") else (None, None))
-        return (r.image, r.result, r.message, r.table or None, r.crops or None, *downloads)
+        files = ((f"{r.name}.landmarks.jpg", r.full_image), (f"{r.name}.landmarks.json", json.dumps(r.result, indent=1)),
+                 (f"{r.name}.landmarks.csv", to_csv(r.result["results"]))) if r.result.get("results") else (None,) * 3
+        return (r.image, r.result, r.message, r.table or None, r.crops or None, *files)
 
     def on_frame(frame, state, box, indices, smooth, min_face, mirror, axes, request: gr.Request):
         if not slots.admit(request.session_hash):
@@ -222,9 +267,19 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
         return gr.skip() if image is None else image, state, status
 
     def on_video(video, box, indices, axes, progress=gr.Progress()):
-        folder = Path(tempfile.mkdtemp(prefix="video-", dir=video_in.GRADIO_CACHE))
-        report = lambda done, total: progress((done, max(total, done)), unit="frames")  # noqa: E731
-        clip, table, lines, message = annotate_video(fl, video, folder, settings(box, indices, False, 40, axes), report)
+        present = client_present()
+
+        def report(done, total):
+            if not present():  # stop, and let annotate_video remove what was written
+                raise ClientGone
+            progress((done, max(total, done)), unit="frames")
+
+        cache = Path(video_in.GRADIO_CACHE)
+        scratch.trim(cache, CACHE_MAX_MB * 2**20, keep=[examples])
+        try:
+            clip, table, lines, message = annotate_video(fl, video, cache, settings(box, indices, False, 40, axes), report)
+        except ClientGone:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return clip, message, table, lines
 
     def on_leave(request: gr.Request):
@@ -233,36 +288,48 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
     with gr.Blocks(title="Face landmarks", delete_cache=CACHE_CLEANING) as demo:
         gr.Markdown("# 68-point face landmarks\nUpload a photo or turn on your camera: every face gets its 68 iBUG/300-W points.")
         gr.Markdown(model_note, elem_id="model-note")
-        with gr.Row():
-            show_box = gr.Checkbox(True, label="Show face boxes")
-            show_indices = gr.Checkbox(False, label="Show point numbers (1-68, as in the iBUG figures)")
-            show_axes = gr.Checkbox(True, label="Show head pose axes")
-            min_face = gr.Slider(20, 400, value=40, step=10, label="Minimum face size (pixels)", elem_id="min-face")
+        # two columns that sit side by side on a desktop and one above the other on a phone
+        # (a row of four squeezed each label to a few letters at 390 px)
+        with gr.Row(equal_height=True):
+            with gr.Column(min_width=300):
+                show_box = gr.Checkbox(True, label="Show face boxes")
+                show_indices = gr.Checkbox(False, label="Show point numbers (1-68, as in the iBUG figures)")
+                show_axes = gr.Checkbox(True, label="Show head pose axes")
+            with gr.Column(min_width=300):
+                min_face = gr.Slider(20, 400, value=40, step=10, label="Minimum face size (pixels)", elem_id="min-face")
         with gr.Tab("Photo", id="photo"):
             with gr.Row():
                 photo = ImageInput(type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Photo")
-                annotated = ResultImage(label="Landmarks", elem_id="photo-out", interactive=False)
+                # its own download button would give the display copy: the full size one is below
+                annotated = ResultImage(label="Landmarks", elem_id="photo-out", interactive=False, buttons=["fullscreen"])
             message = gr.Markdown(elem_id="photo-message")
-            summary = gr.Dataframe(headers=PhotoResult.TABLE_COLUMNS, label="Faces (angles in degrees; eye and mouth aspect ratios)",
-                                   elem_id="photo-summary", interactive=False)
+            summary = gr.Dataframe(headers=PhotoResult.TABLE_COLUMNS, elem_id="photo-summary", interactive=False,
+                                   column_widths=["13%", "16%", "11%", "16%", "13%", "14%", "17%"],  # by their text's length
+                                   label="Faces: score, head pose in degrees from looking into the camera, "
+                                         "eye and mouth openness (aspect ratios)")
             with gr.Row():
-                json_file = TextDownload("Download JSON (every point)", elem_id="photo-json-file")
-                csv_file = TextDownload("Download CSV", elem_id="photo-csv-file")
-            crops = ResultGallery(label="Aligned faces (112 x 112, eyes, nose and mouth on the ArcFace template)",
-                                  elem_id="photo-crops", columns=8, height=180, preview=False, object_fit="contain",
-                                  allow_preview=False, fit_columns=False)
+                picture_file = ResultDownload("Download the picture (full size)", elem_id="photo-picture-file",
+                                              interactive=False, min_width=200)
+                json_file = ResultDownload("Download JSON (every point)", elem_id="photo-json-file", interactive=False,
+                                           min_width=200)
+                csv_file = ResultDownload("Download CSV", elem_id="photo-csv-file", interactive=False, min_width=200)
+            crops = ResultGallery(label="Aligned faces (112 x 112)", elem_id="photo-crops", columns=8, height=180,
+                                  preview=False, object_fit="contain", allow_preview=False, fit_columns=False)
             with gr.Accordion("All results as JSON", open=False):
                 result = gr.JSON(label="Faces: box (x, y, w, h), 68 points (x, y), score, pose", elem_id="photo-json")
             gr.Examples([[str(p)] for p in write_examples(examples)], inputs=photo)
+            gr.Markdown("Faces and points are numbered from 1, on the picture, in the table and in the downloads "
+                        "(CSV columns x1, y1 ... x68, y68); coordinates are in the photo's own pixels, to 0.01 px.")
             gr.on(
                 [photo.change, show_box.change, show_indices.change, show_axes.change, min_face.release, min_face.input],
                 on_photo,
                 [photo, show_box, show_indices, min_face, show_axes],
-                [annotated, result, message, summary, crops, json_file, csv_file],
+                [annotated, result, message, summary, crops, picture_file, json_file, csv_file],
                 show_progress="minimal",
                 concurrency_limit=PHOTO_WORKERS,
                 trigger_mode="always_last",
-            )
+            ).then(active, downloads := [picture_file, json_file, csv_file], downloads, api_visibility="private", queue=False,
+                   show_progress="hidden")
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
                 camera = ImageInput(
@@ -276,14 +343,14 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
                 live = ResultImage(label="Live landmarks", elem_id="webcam-out", interactive=False)
             status = gr.Markdown(elem_id="webcam-status")
             with gr.Row():
-                mirror = gr.Checkbox(False, label="Mirror the output (selfie view)")
-                smoothing = gr.Checkbox(True, label="Smooth the points over time")
+                mirror = gr.Checkbox(False, label="Mirror the output (selfie view)", min_width=240)
+                smoothing = gr.Checkbox(True, label="Smooth the points over time", min_width=240)
             state = gr.State()
             camera.stream(
                 on_frame,
                 [camera, state, show_box, show_indices, smoothing, min_face, mirror, show_axes],
                 [live, state, status],
-                stream_every=0.1,
+                stream_every=1 / WEBCAM_FPS,
                 time_limit=600,
                 # no Gradio limit: it would hold a slot for a dropped client until time_limit;
                 # StreamSlots frees it once the frames stop and tells extra users to wait
@@ -297,10 +364,14 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
             run_video = gr.Button("Find the landmarks in every frame", variant="primary", elem_id="video-run")
             video_message = gr.Markdown(elem_id="video-message")
             with gr.Row():
-                video_csv = gr.DownloadButton("Download CSV (a row per face per frame)", elem_id="video-csv")
-                video_jsonl = gr.DownloadButton("Download JSON Lines", elem_id="video-jsonl")
+                video_csv = gr.DownloadButton("Download CSV (a row per face per frame)", elem_id="video-csv",
+                                              interactive=False, min_width=200)
+                video_jsonl = gr.DownloadButton("Download JSON Lines", elem_id="video-jsonl", interactive=False, min_width=200)
+            video_in.change(video_note, video_in, video_message, show_progress="hidden")
             run_video.click(on_video, [video_in, show_box, show_indices, show_axes], [video_out, video_message, video_csv, video_jsonl],
-                            concurrency_limit=1)  # one clip at a time: it keeps a core busy for as long as it lasts
+                            concurrency_limit=1,  # one clip at a time: it keeps a core busy for as long as it lasts
+                            ).then(active, [video_csv, video_jsonl], [video_csv, video_jsonl], api_visibility="private",
+                                   queue=False, show_progress="hidden")
         demo.unload(on_leave)
     for component in (photo, camera, video_in):
         component.examples_folder = examples
@@ -310,6 +381,17 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
 # Gradio's webcam button says "Record", which sounds like saving a video: its own
 # translation keys, given here, say what it does (custom strings are looked up first)
 BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop"})  # longer wraps in the button
+
+
+def model_line(source: str, runner, fell_back: str | None = None) -> str:
+    """The page's model line: what runs, in plain words (and why not the model asked for),
+    with the runtime's own account behind a click."""
+    how = ("in a compact 8-bit form, checked against the full model on this computer when the app started"
+           if runner.name == "onnx-int8" else "with PyTorch")
+    line = f"Model: {source}, running on the server's processor {how}."
+    if fell_back:
+        line += f"\n\n**Fell back to the bundled model** because {fell_back}"
+    return line + f"\n\n<details><summary>Details</summary>\n\nruntime: {runner.name}: {runner.note}.\n\n</details>"
 
 
 def main(argv=None) -> None:
@@ -333,11 +415,14 @@ def main(argv=None) -> None:
         fl = FaceLandmarker(resolved)
     except DetectorError as e:
         sys.exit(f"error: {e}")
-    note = f"Model: {resolved.source} (runtime: {fl.runner.name}: {fl.runner.note})."
+    note = model_line(resolved.source, fl.runner, resolved.fell_back)
     if resolved.fell_back:
-        note += f"\n\n**Fell back to the bundled model** because {resolved.fell_back}"
         print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
-    examples = examples_folder()
+    folder = private_folder()
+    examples = folder / "examples"
+    scratch.keep_trimmed(folder, CACHE_MAX_MB * 2**20, keep=[examples])
+    # a stop (SIGTERM: a Space, systemd, a test) exits through atexit, which removes the folder
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo = build(fl, note, examples)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
@@ -346,7 +431,7 @@ def main(argv=None) -> None:
         demo.launch(server_name=a.host, server_port=a.port, share=a.share, prevent_thread_lock=True,
                     allowed_paths=[str(examples)], max_file_size=f"{MAX_UPLOAD_MB}mb",
                     app_kwargs={"middleware": [Middleware(BodyLimit, limit=BODY_LIMIT)]},
-                    auth=tuple(auth.split(":", 1)) if auth else None, i18n=BUTTON_TEXT)
+                    auth=tuple(auth.split(":", 1)) if auth else None, i18n=BUTTON_TEXT, css_paths=[STYLE])
     print(f"Serving on {demo.local_url}" + (" (login required)" if auth else ""), flush=True)
     if a.share:
         if demo.share_url:

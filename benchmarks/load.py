@@ -1,6 +1,6 @@
 """The app under a crowd and under abuse: throughput, latency, CPU and memory of a real server.
 
-    python benchmarks/load.py [--clients 8] [--photos 25] [--kinds portrait,group,phone] [--mixed 100] [--app app.py]
+    python benchmarks/load.py [--clients 8] [--photos 25] [--kinds portrait,group,phone] [--mixed 100] [--videos 6] [--app app.py]
 
 Starts ``python app.py`` on 127.0.0.1 (a free port; nothing else is contacted), then:
 
@@ -15,6 +15,12 @@ Starts ``python app.py`` on 127.0.0.1 (a free port; nothing else is contacted), 
    PNG of 0.6 MB and a 10900x10900 JPEG, each uploaded and inline (base64 ``data:``
    URL), a 300 MB upload, a broken file, a server path: the server's resident memory
    (VmRSS) before, its peak, and after (10 s later).
+3. ``--videos`` clips (10 s at 30 frames/s, 640x480, the portrait drifting) from 3 clients at
+   once through the video tab, and one clip whose client leaves as soon as it starts.
+
+Throughout, the disk the server's files take (its private folder; Gradio's shared one for an
+older app): before, peak (sampled every 0.5 s) and after each phase, and whether any is left
+once the server has stopped.
 
 Every request has a 120 s timeout and the run stops after ``--max-minutes``.
 ``--app`` runs another copy of the app (e.g. an older checkout) for comparison.
@@ -43,6 +49,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landmarks import sample_pictures  # noqa: E402
+from landmarks.scratch import PREFIX, disk_bytes  # noqa: E402
 from landmarks.hardware import cpu_line  # noqa: E402
 
 TIMEOUT = 120
@@ -63,6 +70,44 @@ def machine_busy_seconds() -> tuple[float, float]:
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def server_folder(pid: int) -> Path:
+    """Where the server keeps its files: its private folder, else Gradio's shared default."""
+    mine = sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}{pid}-*"))
+    return mine[0] if mine else Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+class DiskWatch:
+    """The disk a folder's files take, sampled every half second: ``phase()`` prints the
+    figures since the last call (before, peak, now)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.start = folder, disk_bytes(folder)
+        self.peak, self._stop = self.start, threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, disk_bytes(self.folder))
+
+    def phase(self, name: str) -> None:
+        now = disk_bytes(self.folder)
+        peak = max(self.peak, now)
+        print(f"server disk ({name}, {self.folder}): {self.start / 2**20:.1f} MB before, peak {peak / 2**20:.1f} MB, "
+              f"{now / 2**20:.1f} MB after", flush=True)
+        self.start = self.peak = now
+
+    def stop(self):
+        self._stop.set()
+
+
+def make_clip(path: Path, seconds: float = 10, fps: int = 30) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for frame in sample_pictures.webcam_clip(1, int(seconds * fps)):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
 
 
 def start_app(app: Path, python: str = sys.executable, env: dict | None = None) -> tuple[subprocess.Popen, str]:
@@ -93,6 +138,7 @@ def make_files(folder: Path) -> dict[str, Path]:
     big = cv2.resize(sample_pictures.group_photo(4, 1024, 768), (10900, 10900), interpolation=cv2.INTER_LINEAR)
     Image.fromarray(big).save(files.setdefault("jpeg_10900", folder / "big.jpg"), quality=85)
     del big
+    files["clip"] = make_clip(folder / "clip.avi")
     files["broken"] = folder / "broken.jpg"
     files["broken"].write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 20)
     with open(files.setdefault("upload_300mb", folder / "huge.bin"), "wb") as f:
@@ -115,6 +161,18 @@ class Caller:
             r = self.http.post(f"{self.api}/upload", files={"files": (path.name, f)})
         r.raise_for_status()
         return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+    def video(self, payload) -> str:
+        """The clip through the video tab: the last server event ("complete" or "error")."""
+        event_id = self.http.post(f"{self.api}/call/on_video", json={"data": [payload, True, False, True]}).json()["event_id"]
+        blocks = self.http.get(f"{self.api}/call/on_video/{event_id}").text.strip().split("\n\n")
+        return [b for b in blocks if not b.startswith("event: heartbeat")][-1].partition("\n")[0].removeprefix("event: ")
+
+    def leave_video(self, payload) -> None:
+        """Start a clip and hang up once it is being processed."""
+        event_id = self.http.post(f"{self.api}/call/on_video", json={"data": [payload, True, False, True]}).json()["event_id"]
+        with self.http.stream("GET", f"{self.api}/call/on_video/{event_id}"):
+            time.sleep(3)  # a few seconds of a 10 s clip's work
 
     def photo(self, payload, fetch: bool = False) -> str:
         """The last server event ("complete" or "error"), raising on anything else;
@@ -154,6 +212,7 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=25, help="photos per client")
     p.add_argument("--kinds", default="portrait,group,phone", help="the photos sent in turn in the first phase")
     p.add_argument("--mixed", type=int, default=100, help="requests in the memory phase (0: skip it)")
+    p.add_argument("--videos", type=int, default=6, help="clips in the video phase (0: skip it)")
     p.add_argument("--app", type=Path, default=ROOT / "app.py")
     p.add_argument("--max-minutes", type=float, default=20)
     a = p.parse_args()
@@ -173,6 +232,7 @@ def main() -> None:
         files = make_files(Path(tmp))
         server, url = start_app(a.app.resolve())
         started.append(server)
+        disk = DiskWatch(server_folder(server.pid))
         try:
             print(f"app: {a.app.resolve()} at {url} (pid {server.pid})", flush=True)
             kinds = a.kinds.split(",")
@@ -210,6 +270,18 @@ def main() -> None:
                   f"{100 * (busy / total - (cpu + own) / wall / cores):.0f} %)", flush=True)
             for error in sorted(set(errors)):
                 print(f"  error: {error}")
+            disk.phase("photos")
+
+            if a.videos:
+                clip = Caller(url).upload(files["clip"])
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(3) as pool:
+                    events = list(pool.map(lambda _: _safe(Caller(url).video, clip), range(a.videos)))
+                print(f"\n{a.videos} clips of 10 s (3 clients): {time.perf_counter() - t0:.0f} s, "
+                      + ", ".join(f"{events.count(e)} {e}" for e in sorted(set(events))), flush=True)
+                _safe(Caller(url).leave_video, clip)
+                time.sleep(5)  # the server notices, stops that clip and removes its files
+                disk.phase("videos, and one clip whose client left")
 
             if not a.mixed:
                 return
@@ -234,9 +306,14 @@ def main() -> None:
                 f"{k}: " + ", ".join(f"{n} {o}" for o, n in v.items()) for k, v in summary.items()))
             print(f"server memory: {before:.0f} MB before, peak {peak:.0f} MB, {after:.0f} MB after "
                   f"({after - before:+.0f} MB)", flush=True)
+            disk.phase("mixed")
         finally:
             server.terminate()
             server.wait(10)
+            disk.stop()
+            left = disk_bytes(disk.folder) if disk.folder.exists() else 0
+            print(f"server disk once stopped: {'folder removed' if not disk.folder.exists() else f'{left / 2**20:.1f} MB left'}",
+                  flush=True)
 
 
 def _safe(fn, *args) -> str:

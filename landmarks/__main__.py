@@ -85,7 +85,7 @@ def _predict(a) -> int:
             continue
         faces = fl(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        results[str(path)] = {"faces": [face_record(f, size, i) for i, f in enumerate(faces)]}
+        results[str(path)] = {"faces": [face_record(f, size, i) for i, f in enumerate(faces, 1)]}
         if a.draw:
             out = Path(a.draw) / f"{path.stem}.jpg"
             cv2.imwrite(str(out), cv2.cvtColor(draw_faces(rgb, faces), cv2.COLOR_RGB2BGR))

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import re
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from .openness import BlinkCounter, eye_aspect_ratio
 from .predictor import Face, FaceLandmarker
 from .records import face_record
 from .tracking import FaceTracker
-from .video import VideoError, process_video
+from .video import MAX_RATE, VideoError, probe, process_video
 
 DISPLAY_MAX_SIDE = 2048  # the annotated picture sent to the browser; points stay full resolution
 DISPLAY_MIN_SIDE = 320  # a tiny picture is shown enlarged, so that the panels keep a usable size
@@ -42,7 +45,16 @@ def _scaled(faces: list[Face], scale: float) -> list[Face]:
 
 def draw(rgb: np.ndarray, faces: list[Face], settings: Settings) -> np.ndarray:
     poses = [f.head_pose(rgb.shape[1::-1]) for f in faces] if settings.show_axes else None
-    return draw_faces(rgb, faces, settings.show_box, settings.show_indices, poses, first_index=1)
+    # several faces get their numbers, as the table, the crops and the records number them
+    return draw_faces(rgb, faces, settings.show_box, settings.show_indices, poses, first_index=1, face_numbers=len(faces) > 1)
+
+
+def output_stem(source) -> str:
+    """What results are named after: the upload's file name without its suffix (letters,
+    digits, ``-_.`` kept), "photo" for pictures handed in as bytes or arrays."""
+    if not isinstance(source, (str, Path)):
+        return "photo"
+    return re.sub(r"[^\w.-]+", "_", Path(source).stem)[:80].strip("._") or "photo"
 
 
 @dataclass
@@ -52,8 +64,11 @@ class PhotoResult:
     message: str
     crops: list[tuple[np.ndarray, str]]  # aligned 112 x 112 faces with a caption
     table: list[list]  # one short row per face, for the summary panel
+    full_image: bytes | None = None  # the annotated picture at the photo's own size, as a JPEG file (the download)
+    name: str = "photo"  # what the downloads are named after (``output_stem``)
 
-    TABLE_COLUMNS = ["face", "score", "yaw", "pitch", "roll", "eyes open", "mouth open"]
+    # short, so that the seven columns fit a phone's width; angles in whole degrees
+    TABLE_COLUMNS = ["face", "score", "yaw", "pitch", "roll", "eyes", "mouth"]
 
 
 def annotate_photo(fl: FaceLandmarker, image, settings: Settings) -> PhotoResult:
@@ -93,35 +108,68 @@ def _annotate_photo(fl: FaceLandmarker, image, settings: Settings) -> PhotoResul
     size = (round(w * scale), round(h * scale))
     shown = rgb if scale == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
     annotated = draw(shown, _scaled(faces, scale), settings)
-    records = [face_record(f, (w, h), i + 1) for i, f in enumerate(faces)]
+    records = [face_record(f, (w, h), i) for i, f in enumerate(faces, 1)]
     result = {"faces": len(faces), "image_size": [w, h], "results": records}
-    crops = [(f.aligned(rgb)[0], f"face {i + 1}") for i, f in enumerate(faces)]
-    table = [[r["face"], r["score"], r["yaw"], r["pitch"], r["roll"], r["eye_aspect_ratio"], r["mouth_aspect_ratio"]]
-             for r in records]
+    crops = [(f.aligned(rgb)[0], f"face {i}") for i, f in enumerate(faces, 1)]
+    table = [[r["face"], f"{r['score']:.2f}", *(f"{r[k]:+.0f}" for k in ("yaw", "pitch", "roll")),
+              f"{r['eye_aspect_ratio']:.2f}", f"{r['mouth_aspect_ratio']:.2f}"] for r in records]
     if not faces:
-        return PhotoResult(annotated, result, NO_FACE, [], [])
+        return PhotoResult(annotated, result, NO_FACE, [], [], name=output_stem(image))
     message = f"{len(faces)} face{'s' if len(faces) > 1 else ''} found in {ms:.0f} ms."
-    return PhotoResult(annotated, result, message, crops, table)
+    # encoded here, so that the full-size copy is gone (and its memory given back) with the photo
+    full = annotated.copy() if scale == 1 else draw(rgb, faces, settings)
+    cv2.cvtColor(full, cv2.COLOR_RGB2BGR, dst=full)  # in place: a 119-Mpx photo is 357 MB a copy
+    full = cv2.imencode(".jpg", full, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    return PhotoResult(annotated, result, message, crops, table, full, output_stem(image))
 
 
 VIDEO_MAX_SECONDS = 60.0  # a clip takes about as long again to process on two cores
 
 
-def annotate_video(fl: FaceLandmarker, path, folder: Path, settings: Settings, progress=None):
+def annotate_video(fl: FaceLandmarker, path, cache: Path, settings: Settings, progress=None):
     """(annotated WebM, CSV, JSON Lines, one-line message) for an uploaded clip; the files are
-    written into ``folder``.  ``progress(frames done, frames expected)`` is called per frame."""
+    written into a new folder in ``cache``, named after the clip.  ``progress(frames done,
+    frames expected)`` is called per frame and may raise to stop the work.  A refused, failed
+    or stopped clip leaves nothing in ``cache``."""
     if path is None:
         return None, None, None, f"Upload a video clip (up to {VIDEO_MAX_SECONDS:.0f} s)."
+    folder, stem, kept = Path(tempfile.mkdtemp(prefix="video-", dir=cache)), output_stem(path), False
     try:
-        r = process_video(path, fl, out_video=Path(folder) / "landmarks.webm", out_csv=Path(folder) / "landmarks.csv",
-                          out_jsonl=Path(folder) / "landmarks.jsonl", max_seconds=VIDEO_MAX_SECONDS,
+        r = process_video(path, fl, out_video=folder / f"{stem}.landmarks.webm", out_csv=folder / f"{stem}.landmarks.csv",
+                          out_jsonl=folder / f"{stem}.landmarks.jsonl", max_seconds=VIDEO_MAX_SECONDS,
                           draw=lambda rgb, faces: draw(rgb, faces, settings), progress=progress or False)
+        kept = True
     except VideoError as e:
         return None, None, None, f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
     finally:
+        if not kept:
+            shutil.rmtree(folder, ignore_errors=True)
         release_memory()
     per_frame = r.rows / r.frames
-    return r.video, r.csv, r.jsonl, f"{r.frames} frames, {per_frame:.1f} faces a frame on average: download the points below."
+    rate = (f" (1 frame in {r.info.step} of this {r.info.fps:.0f} fps clip: at most {MAX_RATE:.0f} a second are tracked)"
+            if r.info.step > 1 else "")
+    return r.video, r.csv, r.jsonl, (f"{r.frames} frames{rate}, {per_frame:.1f} faces a frame on average: "
+                                     "download the points below.")
+
+
+# FourCCs as FFmpeg reports them -> what people call them
+CODEC_NAMES = {"fmp4": "MPEG-4 Part 2, mp4v", "mp4v": "MPEG-4 Part 2, mp4v", "xvid": "Xvid", "divx": "DivX",
+               "mjpg": "Motion JPEG", "hevc": "H.265", "hev1": "H.265", "hvc1": "H.265"}
+
+
+def video_note(path) -> str:
+    """A line about an uploaded clip before it is processed: whether the browser can show it."""
+    if path is None:
+        return ""
+    try:
+        info = probe(path, VIDEO_MAX_SECONDS)
+    except VideoError as e:
+        return f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
+    if info.browser_playable:
+        return ""
+    codec = CODEC_NAMES.get(info.codec, info.codec or "unknown")
+    return (f"This clip's format ({codec}) cannot be played in a browser, so it has no preview here; "
+            "it is processed all the same, and the annotated clip (WebM) plays.")
 
 
 @dataclass
@@ -167,9 +215,8 @@ def annotate_frame(
         state.fps = 1 / dt if state.fps == 0 else 0.8 * state.fps + 0.2 / dt
     state.last_frame = now
     if mirror:
-        w = rgb.shape[1]
+        faces = [f.mirrored(rgb.shape[1]) for f in faces]
         rgb = rgb[:, ::-1]
-        faces = [Face(np.array([w - f.box[0] - f.box[2], *f.box[1:]]), f.points * [-1, 1] + [w - 1, 0], f.score) for f in faces]
     annotated = draw(rgb, faces, settings)
     status = f"{state.fps:.1f} fps · {ms:.0f} ms per frame on the server · {len(faces)} face{'s' * (len(faces) != 1)}"
     if faces:

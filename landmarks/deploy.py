@@ -63,8 +63,8 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
         raise DeployError(f"{root} has no {', '.join(missing)}: deploy from a checkout of the repository")
     files = {name: root / name for name in TOP_FILES}
     files.update({f"{PACKAGE}/{p.name}": p for p in sorted((root / PACKAGE).glob("*.py"))})
-    # the public-domain pictures the app's examples are made from; the face detector's weights
-    for folder in ("pictures", "detectors"):
+    # the public-domain pictures the app's examples are made from; the face detector's weights; the page's style sheet
+    for folder in ("pictures", "detectors", "static"):
         files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*"))})
     for name, folder in NAMED.items() if bundled else ():  # the bundled models, full and lite
         pretrained = root / PACKAGE / folder.name

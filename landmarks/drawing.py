@@ -38,13 +38,15 @@ def draw_faces(
     show_indices: bool = False,
     poses=None,
     first_index: int = 1,
+    face_numbers: bool = False,
 ) -> np.ndarray:
     """A copy of the RGB image with each face drawn on it.
 
     The box drawn is the box of the points found (the face, chin included), not the
     detector's.  ``show_indices`` numbers the points from ``first_index`` (1: as the iBUG
     figures number them; 0: as arrays index them).  ``poses``: one ``HeadPose`` per face
-    (or None) to draw its axes from the nose tip.
+    (or None) to draw its axes from the nose tip.  ``face_numbers``: each face's number
+    (1, 2, ... in list order, as in the app's table and records) above its box.
     """
     out = np.ascontiguousarray(image.copy())
     for k, face in enumerate(faces):
@@ -66,7 +68,20 @@ def draw_faces(
             _draw_numbers(out, pts, size, first_index)
         if poses is not None and k < len(poses) and poses[k] is not None:
             draw_axes(out, poses[k], size)
+        if face_numbers:
+            _label(out, str(k + 1), (x - 0.05 * size, y - 0.08 * size), max(0.6, size / 90))
     return out
+
+
+def _label(out: np.ndarray, text: str, org, scale: float) -> None:
+    """``text`` in white with a dark outline (readable on any skin or background), its
+    bottom-left corner at ``org``, kept inside the picture."""
+    thick = max(2, round(scale * 1.5))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x = int(np.clip(org[0], 0, max(0, out.shape[1] - tw)))
+    y = int(np.clip(org[1], th, out.shape[0]))
+    cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2 * max(1, thick // 2 + 1), cv2.LINE_AA)
+    cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 # Where the numbers of crowded parts go: around the part's centre on an ellipse with these

@@ -3,7 +3,9 @@
 Camera model (no calibration is known for a user's photo): a pinhole camera with the
 focal length equal to the image width in pixels (about a 53 degree horizontal field of
 view, typical of webcams and phone cameras), the principal point at the image centre and
-no lens distortion.  Angles are in degrees, 0/0/0 for a face looking into the camera:
+no lens distortion.  Angles are in degrees, relative to the line of sight from the camera
+to the face: 0/0/0 for a face looking into the camera wherever it is in the picture (at the
+edge of a group photo as in the middle), not for a face parallel to the image plane:
 
 - ``yaw``: positive when the face turns towards the image's right (the person's left);
 - ``pitch``: positive when the face tilts up;
@@ -69,7 +71,7 @@ def head_pose(points: np.ndarray, image_size: tuple[int, int]) -> HeadPose:
     if not ok:
         nan = float("nan")
         return HeadPose(nan, nan, nan, np.zeros(3), np.zeros(3), camera)
-    rotation, _ = cv2.Rodrigues(rvec)
+    rotation = _towards_camera(tvec.ravel()).T @ cv2.Rodrigues(rvec)[0]
     # rotation = Rz(c) Ry(b) Rx(a): roll outermost, so that turning the image in its plane
     # changes roll alone (camera axes: x right, y down, z away from the camera)
     b = -np.arcsin(np.clip(rotation[2, 0], -1.0, 1.0))
@@ -79,3 +81,14 @@ def head_pose(points: np.ndarray, image_size: tuple[int, int]) -> HeadPose:
     # the image's left, positive c turns it clockwise: the docstring's signs are the opposites
     pitch, yaw, roll = -np.degrees(a), -np.degrees(b), -np.degrees(c)
     return HeadPose(float(yaw), float(pitch), float(roll), rvec.ravel(), tvec.ravel(), camera)
+
+
+def _towards_camera(translation: np.ndarray) -> np.ndarray:
+    """The smallest rotation turning the camera's axis (0, 0, 1) onto the ray to the face:
+    a face turned by it looks into the camera, so angles are measured from there."""
+    ray = translation / (np.linalg.norm(translation) + 1e-12)
+    axis = np.cross([0.0, 0.0, 1.0], ray)
+    sin, cos = np.linalg.norm(axis), ray[2]
+    if sin < 1e-12:
+        return np.eye(3)
+    return cv2.Rodrigues(axis / sin * np.arctan2(sin, cos))[0]

@@ -31,6 +31,14 @@ class Face:
 
         return head_pose(self.points, image_size)
 
+    def mirrored(self, width: int) -> "Face":
+        """The face in the image flipped left to right (``width`` pixels wide): each point moves
+        and takes its twin's number (the person's right eye is again point 37-42), so pose,
+        openness and drawing read it as the face it now is."""
+        x, y, w, h = self.box
+        points = (self.points * np.array([-1, 1], np.float32) + [width - 1, 0])[FLIP_PERMUTATION]
+        return Face(np.array([width - x - w, y, w, h], np.float32), points.astype(np.float32), self.score)
+
     def aligned(self, image, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
         """(``size`` x ``size`` crop with the eyes, nose and mouth at the ArcFace template, 2x3
         matrix mapping crop pixels back to the image): ``alignment.align_face``."""

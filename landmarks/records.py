@@ -1,5 +1,10 @@
 """One face's result as a record: what the JSON, JSON Lines and CSV outputs hold, the same
-for a photo (app, ``predict``) and for each frame of a video."""
+for a photo (app, ``predict``) and for each frame of a video.
+
+Numbering: faces and points count from 1 everywhere (face 1, the CSV's ``x1, y1`` ... ``x68,
+y68``, the point numbers drawn), as the iBUG figures number points; the JSON's ``points`` list
+holds point 1 first.  Frames count from 0 (frame n is at n / fps seconds).  Coordinates are
+rounded to 0.01 px, angles to 0.01 degree."""
 from __future__ import annotations
 
 import csv
@@ -12,11 +17,11 @@ from .pose import head_pose
 from .scheme import NUM_POINTS
 
 CSV_COLUMNS = ["frame", "time_s", "face", "score", "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "roll",
-               "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(NUM_POINTS) for a in "xy"]
-RAW_COLUMNS = [f"raw_{a}{i}" for i in range(NUM_POINTS) for a in "xy"]  # a video's unsmoothed points, when asked for
+               "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(1, NUM_POINTS + 1) for a in "xy"]
+RAW_COLUMNS = [f"raw_{a}{i}" for i in range(1, NUM_POINTS + 1) for a in "xy"]  # a video's unsmoothed points, when asked for
 
 
-def face_record(face, image_size: tuple[int, int], index: int = 0, frame: int | None = None, time_s: float | None = None) -> dict:
+def face_record(face, image_size: tuple[int, int], index: int = 1, frame: int | None = None, time_s: float | None = None) -> dict:
     """A face in an image of (width, height): box, score, head pose, eye and mouth openness, 68 points."""
     pose = head_pose(face.points, image_size)
     record = {} if frame is None else {"frame": frame, "time_s": round(time_s or 0.0, 3)}
@@ -28,8 +33,14 @@ def face_record(face, image_size: tuple[int, int], index: int = 0, frame: int | 
         **pose.to_dict(),
         "eye_aspect_ratio": round(eye_aspect_ratio(face.points), 4),
         "mouth_aspect_ratio": round(mouth_aspect_ratio(face.points), 4),
-        "points": np.round(face.points, 2).tolist(),
+        "points": rounded(face.points),
     }
+
+
+def rounded(points) -> list:
+    """Points to 0.01 px as a nested list; float64 first: float32 values rounded stay float32
+    and print as 50.529998779296875."""
+    return np.round(np.asarray(points, np.float64), 2).tolist()
 
 
 def csv_row(record: dict) -> list:

@@ -1,5 +1,6 @@
 """The app end to end: a real Gradio server, called with gradio_client."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,20 +128,44 @@ def test_no_face_is_a_message_not_an_error(client, tmp_path):
     assert result["faces"] == 0 and message.startswith("No face found")
 
 
-def test_photo_gives_a_summary_aligned_crops_and_downloads(client):
+def test_photo_gives_a_summary_aligned_crops_and_downloads(client, tmp_path):
     from landmarks.records import CSV_COLUMNS
 
-    out = client.predict(handle_file(str(sample_pictures.portrait_path())), True, False, 40, True, api_name="/on_photo")
-    _, result, message, table, crops, json_file, csv_file = out
+    path = tmp_path / "Grace Hopper.jpg"  # a name with a space, as phones and cameras make them
+    big = Image.fromarray(sample_pictures.portrait()).resize((2560, 3000))  # larger than the display copy
+    big.save(path, quality=92)
+    out = client.predict(handle_file(str(path)), True, False, 40, True, api_name="/on_photo")
+    shown, result, message, table, crops, picture_file, json_file, csv_file = out
     assert message.startswith("1 face found")
     assert table["headers"][:3] == ["face", "score", "yaw"] and len(table["data"]) == 1
-    assert abs(table["data"][0][2]) < 10  # the portrait looks into the camera
+    assert abs(float(table["data"][0][2])) < 10  # the portrait looks into the camera
     (crop,) = crops
     assert Image.open(crop["image"] if isinstance(crop["image"], str) else crop["image"]["path"]).size == (112, 112)
+    # the downloads are named after the upload; the picture at the photo's own size (the one
+    # shown is at most 2048 px), drawn where the JSON's points are
+    assert [Path(f).name for f in (picture_file, json_file, csv_file)] == [
+        "Grace_Hopper.landmarks.jpg", "Grace_Hopper.landmarks.json", "Grace_Hopper.landmarks.csv"]
+    assert Image.open(picture_file).size == (2560, 3000) and max(Image.open(shown).size) == 2048
     saved = json.loads(open(json_file).read())
     assert saved == result and len(saved["results"][0]["points"]) == 68
+    assert saved["results"][0]["face"] == 1  # faces and points count from 1, as on the page
     rows = open(csv_file).read().splitlines()
     assert rows[0].split(",") == CSV_COLUMNS and len(rows) == 2
+    assert CSV_COLUMNS[13:15] == ["x1", "y1"] and CSV_COLUMNS[-1] == "y68"
+    # coordinates to 0.01 px, without float noise (50.529998779296875)
+    numbers = [v for v in rows[1].split(",")[4:8] + rows[1].split(",")[13:]]
+    assert all(len(v.partition(".")[2]) <= 2 for v in numbers), numbers[:8]
+
+
+def test_downloads_are_inactive_without_a_result(client, tmp_path):
+    path = tmp_path / "wall.png"
+    Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(path)
+    picture, json_file, csv_file = client.predict(handle_file(str(path)), True, False, 40, True, api_name="/on_photo")[5:]
+    assert picture is json_file is csv_file is None
+    buttons = [c["props"] for c in client.config["components"]
+               if c.get("props", {}).get("elem_id") in ("photo-picture-file", "photo-json-file", "photo-csv-file",
+                                                         "video-csv", "video-jsonl")]
+    assert len(buttons) == 5 and not any(b["interactive"] for b in buttons)  # greyed out until there is a file
 
 
 def test_video_tab_annotates_a_clip_and_gives_its_points(client, test_records, tmp_path):
@@ -150,10 +175,13 @@ def test_video_tab_annotates_a_clip_and_gives_its_points(client, test_records, t
     video, message, csv_file, jsonl_file = client.predict(handle_file(str(clip)),
                                                           True, False, True, api_name="/on_video")
     assert message.startswith("12 frames, 1.0 faces a frame")
-    assert (video if isinstance(video, str) else video["video"]).endswith(".webm")
+    video = video if isinstance(video, str) else video["video"]
+    assert [Path(f).name for f in (video, csv_file, jsonl_file)] == ["clip.landmarks.webm", "clip.landmarks.csv",
+                                                                     "clip.landmarks.jsonl"]
     assert len(open(csv_file).read().splitlines()) == 1 + len(truth)
     lines = [json.loads(line) for line in open(jsonl_file)]
     assert [r["frame"] for r in lines] == list(range(12)) and "yaw" in lines[0]
+    assert {r["face"] for r in lines} == {1}  # faces count from 1, as in photos
 
 
 def test_video_tab_refuses_a_long_clip_in_one_line(client, tmp_path):
@@ -168,3 +196,19 @@ def test_video_tab_refuses_a_long_clip_in_one_line(client, tmp_path):
                                                  api_name="/on_video")
     assert video is None and csv_file is None
     assert message == "Cannot use this video: long.avi: 70.0 s long; at most 60.0 s is processed"
+
+
+def test_an_mp4v_clip_says_it_has_no_preview(client, tmp_path):
+    import cv2
+
+    def clip(path, fourcc):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
+        for _ in range(5):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.release()
+        return handle_file(str(path))
+
+    # MPEG-4 Part 2, what OpenCV writes for .mp4: browsers show "Video not playable"
+    note = client.predict(clip(tmp_path / "phone.mp4", "mp4v"), api_name="/video_note")
+    assert note.startswith("This clip's format (MPEG-4 Part 2, mp4v) cannot be played in a browser") and "processed all the same" in note
+    assert client.predict(clip(tmp_path / "fine.webm", "VP80"), api_name="/video_note") == ""

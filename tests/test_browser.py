@@ -1,6 +1,7 @@
 """The app in a real browser: Debian's Chromium driven by Playwright, with a fake camera."""
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +52,11 @@ def upload_photo(page, path, expect: str):
 
 
 def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_path):
+    for button in ("#photo-picture-file", "#photo-json-file", "#photo-csv-file"):  # nothing to download yet
+        assert page.locator(button).is_disabled()
     upload_photo(page, sample_pictures.portrait_path(), "found")
+    for button in ("#photo-picture-file", "#photo-json-file", "#photo-csv-file"):
+        assert page.locator(button).is_enabled()
     assert page.locator("#photo-message").inner_text().startswith("1 face found")
     page.locator("#photo-crops img").first.wait_for(timeout=30_000)
     assert page.locator("#photo-crops img").count() == 1
@@ -59,6 +64,8 @@ def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_pa
     page.screenshot(path=str(artifacts / "photo_tab.png"), full_page=True)
     with page.expect_download() as download:
         page.locator("#photo-json-file").click()
+    stem = Path(sample_pictures.portrait_path()).stem
+    assert download.value.suggested_filename == f"{stem}.landmarks.json"  # named after the upload
     result = json.loads(open(download.value.path()).read())
     (face,) = result["results"]
     x, y, w, h = face["box"]
@@ -69,6 +76,34 @@ def test_photo_tab_shows_points_pose_crops_and_downloads(page, artifacts, tmp_pa
         page.locator("#photo-csv-file").click()
     rows = open(download.value.path()).read().splitlines()
     assert len(rows) == 2 and rows[0].startswith("frame,time_s,face,score")
+    with page.expect_download() as download:
+        page.locator("#photo-picture-file").click()
+    assert download.value.suggested_filename == f"{stem}.landmarks.jpg"
+    assert Image.open(download.value.path()).size == Image.open(sample_pictures.portrait_path()).size
+
+
+LAYOUT = (Path(__file__).parent / "layout.js").read_text()
+SETTINGS = ["Show face boxes", "Show point numbers (1-68, as in the iBUG figures)", "Show head pose axes"]
+
+
+@pytest.mark.parametrize("name, size", [("phone", (390, 844)), ("desktop", (1280, 1000))])
+def test_the_page_reads_on_a_phone_and_a_desktop(page, artifacts, tmp_path, name, size):
+    group = tmp_path / "group.png"
+    Image.fromarray(sample_pictures.group_photo(3, 960, 480)).save(group)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    try:
+        upload_photo(page, group, "3 faces found")
+        page.screenshot(path=str(artifacts / f"photo_tab_{name}.png"), full_page=True)
+        report = page.evaluate(LAYOUT, SETTINGS)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+    for label, seen in report["labels"].items():
+        # a label squeezed into a narrow column wrapped after every few letters ("Sho/fac/box")
+        assert seen is not None and seen["width"] >= 150 and seen["lines"] <= 2, (label, seen, report["view"])
+        assert seen["right"] <= report["view"]
+    # all seven columns of the face table, nothing cut short or scrolled out of sight
+    assert report["columns"] == 7 and report["cells"] == 7 * 4
+    assert report["cut"] == [], report["cut"]
 
 
 def test_photo_tab_with_several_faces_and_with_none(page, artifacts, tmp_path):

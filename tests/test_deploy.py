@@ -29,10 +29,12 @@ WEIGHT_FILES = {f"landmarks/{folder.name}/{n}" for folder in NAMED.values() for 
 
 
 def app_files() -> set[str]:
-    """The app, the library's modules, requirements and README (.gitattributes is the Hub's own)."""
+    """The app, the library's modules and data folders (the page's style sheet among them), requirements and
+    README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
             *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py")),
-            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors") for p in (ROOT / "landmarks" / d).glob("*"))}
+            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static")
+              for p in (ROOT / "landmarks" / d).glob("*"))}
 
 
 def space_holds(api, space, before: set[str], weights: bool) -> int:

@@ -98,11 +98,17 @@ def test_nme_and_summary_by_hand():
     assert s["n"] == 4 and s["nme"] == pytest.approx(9.0) and s["fr8"] == 50.0 and s["fr10"] == 25.0
 
 
-def project(yaw, pitch, roll, size=(640, 480), distance=2500.0):
-    """Image points of the generic head at a known pose, as the pose module's camera sees it."""
+def project(yaw, pitch, roll, size=(640, 480), distance=2500.0, at=(0.0, 0.0)):
+    """Image points of the generic head at a known pose, as the pose module's camera sees it:
+    ``at`` (x, y) shifts the head sideways, and the angles are then from the line of sight
+    (0, 0, 0: looking into the camera from there)."""
     r = cv2.Rodrigues(np.array([0.0, 0.0, -np.radians(roll)]))[0] @ cv2.Rodrigues(np.array([0.0, -np.radians(yaw), 0.0]))[0] \
         @ cv2.Rodrigues(np.array([-np.radians(pitch), 0.0, 0.0]))[0]
-    uv, _ = cv2.projectPoints(MODEL_POINTS, cv2.Rodrigues(r)[0], np.array([0, 0, distance]), camera_matrix(size), None)
+    t = np.array([*at, distance])
+    axis = np.cross([0, 0, 1], t / np.linalg.norm(t))  # the camera's axis turned onto the ray to the head
+    if np.linalg.norm(axis) > 0:
+        r = cv2.Rodrigues(axis / np.linalg.norm(axis) * np.arccos(distance / np.linalg.norm(t)))[0] @ r
+    uv, _ = cv2.projectPoints(MODEL_POINTS, cv2.Rodrigues(r)[0], t, camera_matrix(size), None)
     pts = np.zeros((NUM_POINTS, 2))
     pts[MODEL_INDICES] = uv.reshape(-1, 2)
     return pts
@@ -111,6 +117,15 @@ def project(yaw, pitch, roll, size=(640, 480), distance=2500.0):
 @pytest.mark.parametrize("yaw, pitch, roll", [(0, 0, 0), (20, 0, 0), (-30, 10, 0), (0, -15, 25), (15, 10, -20)])
 def test_pose_recovers_known_angles(yaw, pitch, roll):
     pose = head_pose(project(yaw, pitch, roll), (640, 480))
+    assert (pose.yaw, pose.pitch, pose.roll) == pytest.approx((yaw, pitch, roll), abs=0.5)
+
+
+@pytest.mark.parametrize("at", [(-1500, 0), (1400, -900), (0, 1000)])
+@pytest.mark.parametrize("yaw, pitch, roll", [(0, 0, 0), (20, -10, 5)])
+def test_pose_is_measured_from_the_line_of_sight(at, yaw, pitch, roll):
+    # a head looking into the camera from the edge of the picture reads 0, as in the middle
+    # (the head 2500 units away and 1500 aside is about 31 degrees off the camera's axis)
+    pose = head_pose(project(yaw, pitch, roll, at=at), (640, 480))
     assert (pose.yaw, pose.pitch, pose.roll) == pytest.approx((yaw, pitch, roll), abs=0.5)
 
 
@@ -200,3 +215,27 @@ def test_the_card_names_the_terms_of_youtube68_also_when_relabelled():
         text = _extra_data(config)
         assert "YouTube Faces" in text and "non-commercial" in text and f"`{name}`" not in text
     assert "relabel" in _extra_data({"training_data": [{}, {"name": "youtube68-relabelled/labels.xml", "role": "extra"}]})
+
+
+def test_scratch_folders_are_private_swept_and_kept_under_a_size(tmp_path):
+    import os
+    import time
+
+    from landmarks import scratch
+
+    dead = tmp_path / f"{scratch.PREFIX}999999999-x"  # no such process
+    live = tmp_path / f"{scratch.PREFIX}{os.getpid()}-y"  # this one
+    for folder in (dead, live):
+        folder.mkdir()
+    folder = scratch.make(tmp_path)
+    assert not dead.exists() and live.exists()
+    assert folder.name.startswith(f"{scratch.PREFIX}{os.getpid()}-") and folder.stat().st_mode & 0o777 == 0o700
+    for i in range(5):  # five results of 1000 bytes, oldest first
+        (folder / f"r{i}").mkdir()
+        (folder / f"r{i}" / "x.jpeg").write_bytes(b"x" * 1000)
+        os.utime(folder / f"r{i}" / "x.jpeg", (time.time() - 100 + i, time.time() - 100 + i))
+    (folder / "examples").mkdir()
+    (folder / "examples" / "a.jpg").write_bytes(b"e" * 1000)
+    assert scratch.disk_bytes(folder) == 6000
+    assert scratch.trim(folder, 3500, keep=[folder / "examples"]) == 3000
+    assert sorted(p.name for p in folder.iterdir()) == ["examples", "r3", "r4"]

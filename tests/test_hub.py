@@ -241,6 +241,7 @@ def page_note(url: str, artifacts, name: str) -> str:
 
     with sync_playwright() as p:
         browser, page = open_page(p, url)
+        page.locator("#model-note summary").click()  # the runtime's details, behind a click
         text = page.locator("#model-note").inner_text()
         page.screenshot(path=str(artifacts / name), full_page=True)
         browser.close()
@@ -251,8 +252,9 @@ def test_app_pulls_from_hub_then_cache_then_bundled(hub_server, pushed, tmp_path
     cache = tmp_path / "cache"
     app = AppServer("--model", pushed, env=hub_env(hub_server, cache))
     try:
-        assert f"Model: Hub repo {pushed} (runtime: torch: no model.int8.onnx in the model folder)." in page_note(
-            app.url, artifacts, "hub_model.png")
+        note = page_note(app.url, artifacts, "hub_model.png")
+        assert f"Model: Hub repo {pushed}, running on the server's processor with PyTorch." in note
+        assert "runtime: torch: no model.int8.onnx in the model folder." in note
     finally:
         app.stop()
     hub_server.stop()

@@ -122,3 +122,48 @@ def test_blink_counter_ignores_jitter_and_counts_blinks():
     for ear in (0.21, 0.24, 0.21, 0.24, 0.21):  # hovering around the closing threshold: no blink
         counter.update(ear)
     assert counter.blinks == 3
+
+
+def test_a_face_looking_into_the_camera_reads_alike_anywhere_in_the_picture(landmarker):
+    # the portrait pasted at the left edge, the middle and the right edge of a wide picture: a
+    # pinhole camera sees those as faces turned towards it (about 18 degrees at the edges);
+    # pose is measured from the line of sight, so they read about as the middle one does
+    rgb = portrait()
+    h, w = rgb.shape[:2]
+    yaws = []
+    for x in (0, (1600 - w) // 2, 1600 - w):
+        canvas = np.full((h, 1600, 3), 40, np.uint8)
+        canvas[:, x : x + w] = rgb
+        (face,) = landmarker(canvas)
+        yaws.append(face.head_pose((1600, h)).yaw)
+    assert np.abs(np.array(yaws) - yaws[1]).max() < 12, np.round(yaws, 1)
+
+
+def status_angles(status: str) -> np.ndarray:
+    import re
+
+    return np.array([float(v) for v in re.search(r"yaw ([-+]\d+)°, pitch ([-+]\d+)°, roll ([-+]\d+)°", status).groups()])
+
+
+def test_the_mirrored_webcam_view_negates_yaw_and_roll_and_keeps_blinks_and_drawing(landmarker, test_records):
+    from landmarks.annotate import Settings, annotate_frame
+
+    settings = Settings(smoothing=False, show_axes=False)  # the axes are drawn in the face's frame, not mirrored
+    checked = 0
+    for rec in test_records[::7]:
+        rgb = to_rgb_array(rec.image)
+        if abs(head_pose(rec.points, rgb.shape[1::-1]).yaw) < 15:
+            continue
+        plain, _, status = annotate_frame(landmarker, rgb, None, settings, mirror=False)
+        mirrored, _, mirrored_status = annotate_frame(landmarker, rgb, None, settings, mirror=True)
+        if "yaw" not in status:
+            continue
+        a, b = status_angles(status), status_angles(mirrored_status)
+        assert np.abs(b - a * [-1, 1, -1]).max() <= 1.5, (status, mirrored_status)
+        assert status.rsplit("·", 1)[1] == mirrored_status.rsplit("·", 1)[1]  # the blink count
+        # the drawing of the mirrored view is the mirror of the plain one's
+        assert np.abs(mirrored.astype(int) - plain[:, ::-1]).mean() < 1.0
+        checked += 1
+        if checked == 6:
+            break
+    assert checked == 6

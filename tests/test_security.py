@@ -163,7 +163,8 @@ def test_server_paths_in_payloads_are_refused_on_every_endpoint(app_server, tmp_
     ]
     answers = set()
     for payload in payloads:
-        for event, text in (call_photo(app_server, payload), call(app_server, "on_video", [{"video": payload}, True, False, True])):
+        for event, text in (call_photo(app_server, payload), call(app_server, "on_video", [payload, True, False, True]),
+                            call(app_server, "video_note", [payload])):
             assert event == "error", text
             assert "image_size" not in text and "/file=" not in text and "53" not in text
             answers.add(text)
@@ -256,13 +257,103 @@ def test_webcam_slots_go_to_live_clients_and_the_rest_are_told_to_wait(app_serve
     assert not waiting, "a dropped client kept its webcam slot for more than 30 s"
 
 
-def test_gradio_cache_is_cleaned_and_the_examples_folder_is_private():
-    demo = app.build(None, "", app.examples_folder())
+def test_gradio_cache_is_cleaned(tmp_path):
+    demo = app.build(None, "", tmp_path)
     frequency, age = demo.delete_cache
     assert frequency <= 600 and age <= 3600
-    a, b = app.examples_folder(), app.examples_folder()
-    assert a != b and a.parent == b.parent == Path(tempfile.gettempdir())
-    assert a.stat().st_mode & 0o777 == 0o700
+
+
+def upload(server, path) -> Path:
+    with open(path, "rb") as f:
+        r = httpx.post(server.url + "gradio_api/upload", files={"files": (Path(path).name, f)}, timeout=120)
+    r.raise_for_status()
+    return Path(r.json()[0])
+
+
+def test_the_cache_folder_is_private_swept_at_start_and_emptied_at_exit(tmp_path):
+    from conftest import AppServer
+
+    base = Path(tempfile.gettempdir())
+    stale = base / "landmarks-app-999999999-killed"  # a folder left by a server that was killed (no such pid)
+    (stale / "result").mkdir(parents=True, exist_ok=True)
+    (stale / "result" / "photo.jpeg").write_bytes(b"left behind")
+    # a file of another Gradio process, in the folder all of them share by default
+    other = Path(os.environ.get("GRADIO_TEMP_DIR") or base / "gradio") / uuid.uuid4().hex / "theirs.png"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(other)
+    server = AppServer()
+    try:
+        assert not stale.exists()
+        cache = upload(server, sample_pictures.portrait_path()).parents[1]
+        assert cache.parent == base and cache.name.startswith(f"landmarks-app-{server.proc.pid}-")
+        assert cache.stat().st_mode & 0o777 == 0o700 and cache.stat().st_uid == os.getuid()
+        # only this process's files are served
+        assert httpx.get(f"{server.url}gradio_api/file={other}").status_code == 403
+        event, data = call(server, "on_photo", [{"path": str(other), "meta": {"_type": "gradio.FileData"}}, True, False, 40, True])
+        assert event == "error"
+        event, data = call_photo(server, inline(sample_pictures.portrait_path()))
+        picture = json.loads(data)[0]["url"]
+        assert httpx.get(picture).status_code == 200 and str(cache) in picture
+    finally:
+        server.stop()
+        other.unlink()
+        other.parent.rmdir()
+    assert server.proc.returncode == 0 and not cache.exists()  # stopped (SIGTERM): everything gone
+
+
+def tiny_clip(path, fps, frames, size=(64, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for _ in range(frames):
+        writer.write(np.zeros((size[1], size[0], 3), np.uint8))
+    writer.release()
+    return path
+
+
+def server_cpu_seconds(pid) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_999_fps_clip_is_refused_at_once_and_refusals_leave_nothing(app_server, tmp_path):
+    # "5 s" at 999 frames a second: 4995 frames, which took as many tracker passes
+    fast = upload(app_server, tiny_clip(tmp_path / "fast.avi", 999, 4995))
+    cache = fast.parents[1]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\0\0\0\x18ftypmp42" + b"junk" * 100)
+    before = set(cache.glob("video-*"))
+    cpu = server_cpu_seconds(app_server.proc.pid)
+    event, data = call(app_server, "on_video", [{"path": str(fast), "meta": {"_type": "gradio.FileData"}},
+                                                True, False, True])
+    used = server_cpu_seconds(app_server.proc.pid) - cpu
+    assert event == "complete" and "fast.avi: 4995 frames (999 a second); at most 3600 are read" in data, data
+    assert used < 10, f"{used:.0f} s of the server's CPU for a clip it refuses"
+    event, data = call(app_server, "on_video", [{"path": str(upload(app_server, broken)),
+                                                "meta": {"_type": "gradio.FileData"}}, True, False, True])
+    assert "not a readable video" in data
+    assert set(cache.glob("video-*")) == before  # no folder left by either refusal
+
+
+def test_a_clip_whose_client_is_gone_is_stopped(app_server, tmp_path, test_records):
+    from test_video import make_clip
+
+    clip, _ = make_clip(tmp_path / "long.avi", [test_records[0]], frames_each=1800, fps=30)  # 60 s of work or more
+    path = upload(app_server, clip)
+    cache = path.parents[1]
+    before = set(cache.glob("video-*"))
+    session = Session(app_server)
+    payload = [{"path": str(path), "meta": {"_type": "gradio.FileData"}}, True, False, True]
+    r = session.http.post(f"{session.api}/queue/join", json=session.body("on_video", payload))
+    r.raise_for_status()
+    with httpx.stream("GET", f"{session.api}/queue/data", params={"session_hash": session.hash}, timeout=120) as events:
+        for line in events.iter_lines():  # until the clip is being worked on
+            if line.startswith("data:") and json.loads(line[5:])["msg"] == "progress":
+                break
+    (job,) = set(cache.glob("video-*")) - before
+    # the page is closed: the server notices, stops the work and removes what it wrote
+    deadline = time.monotonic() + 60
+    while job.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not job.exists(), "the clip was still being processed a minute after its client left"
 
 
 def test_a_result_handed_out_again_is_not_left_to_age_out(tmp_path):

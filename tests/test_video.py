@@ -53,7 +53,7 @@ def test_every_frame_gets_its_face_in_csv_jsonl_and_the_annotated_video(clip, tm
         iod = np.linalg.norm(truth[f][36] - truth[f][45])
         assert err / iod < 0.12, (f, err / iod)  # the right face, point for point
         assert {"yaw", "pitch", "roll", "eye_aspect_ratio"} <= set(line)
-    np.testing.assert_allclose([float(rows[5][f"x{i}"]) for i in range(3)], np.array(by_frame[5][0]["points"])[:3, 0])
+    np.testing.assert_allclose([float(rows[5][f"x{i}"]) for i in (1, 2, 3)], np.array(by_frame[5][0]["points"])[:3, 0])
     out = cv2.VideoCapture(str(tmp_path / "out.webm"))
     n = 0
     while out.read()[0]:
@@ -72,7 +72,7 @@ def test_points_are_smoothed_and_the_raw_ones_come_along_when_asked(clip, tmp_pa
     assert sum(s["points"] != s["raw_points"] for s in smoothed) > len(smoothed) // 2
     rows = list(csv.DictReader(open(tmp_path / "s.csv")))
     assert list(rows[0]) == CSV_COLUMNS + RAW_COLUMNS
-    assert float(rows[3]["raw_x0"]) == smoothed[3]["raw_points"][0][0]
+    assert float(rows[3]["raw_x1"]) == smoothed[3]["raw_points"][0][0]
 
 
 def test_progress_callback_and_limits(clip, tmp_path):
@@ -88,6 +88,52 @@ def test_progress_callback_and_limits(clip, tmp_path):
         probe(broken)
     with pytest.raises(VideoError, match="file not found"):
         probe(tmp_path / "absent.mp4")
+
+
+def test_fast_clips_are_subsampled_and_the_work_is_bounded_by_frames(test_records, tmp_path):
+    fl = FaceLandmarker(device="cpu")
+    # 120 frames/s: every 4th frame is tracked (30 a second), the output plays at 30 frames/s
+    fast, _ = make_clip(tmp_path / "fast.avi", [test_records[0]], frames_each=24, fps=120)
+    r = process_video(fast, fl, out_video=tmp_path / "fast.webm", out_jsonl=tmp_path / "fast.jsonl", progress=False)
+    assert r.frames == 6 and r.info.step == 4
+    lines = [json.loads(line) for line in open(tmp_path / "fast.jsonl")]
+    assert [line["frame"] for line in lines] == [0, 4, 8, 12, 16, 20]
+    assert [line["time_s"] for line in lines] == [0.0, 0.033, 0.067, 0.1, 0.133, 0.167]
+    assert cv2.VideoCapture(str(tmp_path / "fast.webm")).get(cv2.CAP_PROP_FPS) == pytest.approx(30, abs=0.5)
+    # 999 frames/s for 3 s, "3 s" but 2997 frames: refused from the header, before decoding
+    path = tmp_path / "999fps.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 999, (64, 48))
+    for _ in range(2997):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    with pytest.raises(VideoError, match=r"999fps.avi: 2997 frames \(999 a second\); at most 1800 are read"):
+        process_video(path, fl, max_seconds=30, progress=False)
+
+
+def test_a_failed_or_stopped_clip_leaves_no_files(clip, tmp_path):
+    # a header that promises frames, and none to decode
+    path = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    start = data.find(b"movi") + 4
+    data[start:] = b"\0" * (len(data) - start)  # the frames' data wiped out
+    path.write_bytes(bytes(data))
+    outputs = [tmp_path / "out.webm", tmp_path / "out.csv", tmp_path / "out.jsonl"]
+    with pytest.raises(VideoError):
+        process_video(path, FaceLandmarker(device="cpu"), *outputs, progress=False)
+    assert not any(p.exists() for p in outputs)
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):  # a caller that stops the work (the app, when its client is gone)
+        if done == 3:
+            raise Stop
+    with pytest.raises(Stop):
+        process_video(clip[0], FaceLandmarker(device="cpu"), *outputs, progress=stop)
+    assert not any(p.exists() for p in outputs)
 
 
 def test_predict_command_on_a_video(clip, tmp_path):
