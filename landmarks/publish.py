@@ -114,7 +114,8 @@ def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         results = "Not evaluated yet: `python -m landmarks evaluate labels_test_common.xml --model FOLDER --save`."
     onnx_note = (
         f" `{ONNX_FILE}` is the same network quantized to int8 (7-bit weights, so that CPUs without"
-        " VNNI do not saturate; one block kept in fp32) for ONNX Runtime, which `FaceLandmarker` uses"
+        f" VNNI do not saturate{'; one block kept in fp32' if config.get('arch', 'resnet18') == 'resnet18' else ''})"
+        " for ONNX Runtime, which `FaceLandmarker` uses"
         f" on the CPU after checking it there against `{REFERENCE_FILE}` (the fp32 weights' outputs on"
         " reference crops): a twin that disagrees on some CPU is replaced by PyTorch, with a warning."
         " `evaluate --runtime torch` scores the safetensors weights."

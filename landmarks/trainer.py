@@ -25,6 +25,7 @@ from .annotations import DatasetError, read_annotations, split_train_val
 from .training_faces import FaceTensors, load_faces
 from .publish import EARLIER, INITIAL_WEIGHTS, TEACHER, TRAINED_ON, TRAINED_ON_ALL, model_card, source_name
 from .metrics import nme_per_face
+from .model_folder import ModelError, load_folder, named
 from .network import LandmarkNet
 from .plots import plot_training
 from .recipes import Recipe, get_recipe
@@ -140,8 +141,8 @@ class Trainer:
         self.amp = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.ema = None  # the weights' moving average, made by run() when the recipe has one
         if bool(self.recipe.distil) != bool(cfg.teacher):
-            raise ValueError(f"recipe {self.recipe.name} learns from a teacher: give teacher, a model folder (the bundled "
-                             f"model is landmarks/pretrained)" if self.recipe.distil else
+            raise ValueError(f"recipe {self.recipe.name} learns from a teacher: give teacher, a model folder or "
+                             f"a bundled model's name (full)" if self.recipe.distil else
                              f"teacher {cfg.teacher}: recipe {self.recipe.name} does not distil (lite-distil does)")
         self.teacher = None  # crop -> points of the teacher model, loaded by run()
         self.teacher_seconds = 0.0
@@ -182,7 +183,7 @@ class Trainer:
         if self.cfg.extra:
             out.append({"name": source_name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
         if self.cfg.teacher:
-            out.append({"name": source_name(self.cfg.teacher), "role": TEACHER})
+            out.append({"name": source_name(named(self.cfg.teacher)), "role": TEACHER})
         if self.cfg.init:
             out.append({"name": source_name(self.cfg.init), "role": INITIAL_WEIGHTS})
             # what the initial weights were trained on, so a chain of runs keeps its whole story
@@ -199,11 +200,10 @@ class Trainer:
     def load_teacher(self):
         """The teacher as a function of a network-input batch, giving its points in crop units.
         On a CPU its int8 twin runs when it passes its check here (about three times PyTorch's speed)."""
-        from .model_folder import ModelError, load_folder
         from .runners import make_runner
 
         try:
-            loaded = load_folder(self.cfg.teacher, device=self.device)
+            loaded = load_folder(named(self.cfg.teacher), device=self.device)
             runner = make_runner(loaded, self.device)
         except ModelError as e:
             raise ValueError(f"teacher: {e}") from None

@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("--input-size", type=int)
     p.add_argument("--init", metavar="MODEL_FOLDER", help="start from this model's weights (fine-tuning; same head and crop as the recipe)")
     p.add_argument("--teacher", metavar="MODEL_FOLDER",
-                   help="distil this model's points (recipes that distil, e.g. lite-distil; the bundled model: landmarks/pretrained)")
+                   help="distil this model's points: a model folder or full, the bundled model (recipes that distil: lite-distil)")
     p.add_argument("--extra", metavar="DATA", help="training-only faces: an annotation file or a folder with labels.xml (never validated on)")
     p.add_argument("--extra-ratio", type=float, default=1.0, help="extra faces drawn each epoch per main training face (default 1)")
     p.add_argument("--all-faces", action="store_true",
