@@ -8,9 +8,9 @@ from landmarks.geometry import landmark_box
 from landmarks.model_folder import BUNDLED, BUNDLED_LITE, named
 from landmarks.predictor import FaceLandmarker
 
-# The bundled lite model (run liteA, 16 epochs) reads these 111 faces at 4.57 % (4.72 on all 554):
+# The bundled lite model (runs liteA + liteB) reads these 111 faces at 4.05 % (4.20 on all 554):
 # a model that lost its training would be far above this; the target is 3.35 on all 554.
-LITE_NME_BOUND = 4.8
+LITE_NME_BOUND = 4.3
 
 
 @pytest.fixture(scope="module")
