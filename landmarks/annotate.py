@@ -140,7 +140,7 @@ def annotate_video(fl: FaceLandmarker, path, cache: Path, settings: Settings, pr
                           draw=lambda rgb, faces: draw(rgb, faces, settings), progress=progress or False)
         kept = True
     except VideoError as e:
-        return None, None, None, f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
+        return None, None, None, _cannot_use(e, path)
     finally:
         if not kept:
             shutil.rmtree(folder, ignore_errors=True)
@@ -150,6 +150,11 @@ def annotate_video(fl: FaceLandmarker, path, cache: Path, settings: Settings, pr
             if r.info.step > 1 else "")
     return r.video, r.csv, r.jsonl, (f"{r.frames} frames{rate}, {per_frame:.1f} faces a frame on average: "
                                      "download the points below.")
+
+
+def _cannot_use(e: VideoError, path) -> str:
+    """The refusal as the page shows it: the file by its name, never the server's path."""
+    return f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
 
 
 # FourCCs as FFmpeg reports them -> what people call them
@@ -164,7 +169,7 @@ def video_note(path) -> str:
     try:
         info = probe(path, VIDEO_MAX_SECONDS)
     except VideoError as e:
-        return f"Cannot use this video: {str(e).replace(str(path), Path(path).name)}"
+        return _cannot_use(e, path)
     if info.browser_playable:
         return ""
     codec = CODEC_NAMES.get(info.codec, info.codec or "unknown")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import numpy as np
 
 from .drawing import draw_faces
 from .records import CSV_COLUMNS, RAW_COLUMNS, csv_row, face_record, rounded
