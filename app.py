@@ -28,14 +28,15 @@ from pydantic import field_serializer
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from landmarks import scratch
-from landmarks.annotate import (BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video,
+from landmarks.webapp import scratch
+from landmarks.webapp.handlers import (BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video,
                                 video_note)
-from landmarks.detect import DetectorError
-from landmarks.model_folder import ModelError, resolve
-from landmarks.predictor import FaceLandmarker
-from landmarks.records import to_csv
-from landmarks.sample_pictures import write_examples
+from landmarks.detection.base import DetectorError
+from landmarks.hub.resolve import resolve
+from landmarks.model.folder import ModelError
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.face.records import to_csv
+from landmarks.core.samples import write_examples
 
 MAX_UPLOAD_MB = 50  # the largest image file taken, uploaded or inline (a phone photo is 2-15 MB)
 PHOTO_WORKERS = 2  # photos processed at once: the detector and the network use both cores of a Space
@@ -239,7 +240,7 @@ class BodyLimit:
 def private_folder() -> Path:
     """This process's own temporary folder, made the folder of Gradio's cache (uploads,
     results) and of the examples: ``/gradio_api/file=`` then serves only this process's
-    files, and all of them go at exit (``landmarks.scratch``; a fixed name in the shared temp
+    files, and all of them go at exit (``landmarks.webapp.scratch``; a fixed name in the shared temp
     folder could be made beforehand by another local user, and filled with their files)."""
     folder = scratch.make(os.environ.get("GRADIO_TEMP_DIR"))
     os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read by Gradio when its components and routes are made

@@ -7,9 +7,9 @@ The second table prices the extras: a webcam frame with the pose axes drawn and 
 "pose + eye ratio alone" row), and a photo with everything the photo tab shows (face
 records with pose, aligned crops, axes) against detection and drawing the points alone.
 
-Frames are made from the public-domain portrait (landmarks.sample_pictures.webcam_clip: one face,
+Frames are made from the public-domain portrait (tests/pictures.py: webcam_clip: one face,
 and five, drifting a few pixels a frame).  Prints median and p90 milliseconds of
-``landmarks.annotate.annotate_frame`` (tracking with a detector run now and then, landmarks,
+``landmarks.webapp.handlers.annotate_frame`` (tracking with a detector run now and then, landmarks,
 smoothing, drawing), and for scale the detector alone and one network pass on all faces.
 """
 from __future__ import annotations
@@ -23,12 +23,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.annotate import Settings, annotate_frame, annotate_photo  # noqa: E402
-from landmarks.drawing import draw_faces  # noqa: E402
-from landmarks.openness import eye_aspect_ratio  # noqa: E402
-from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.sample_pictures import webcam_clip  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test pictures
+from landmarks.webapp.handlers import Settings, annotate_frame, annotate_photo  # noqa: E402
+from landmarks.face.drawing import draw_faces  # noqa: E402
+from landmarks.face.openness import eye_aspect_ratio  # noqa: E402
+from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
+from pictures import webcam_clip  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 
 def timed(fn, n: int) -> np.ndarray:

@@ -75,10 +75,10 @@ def sizes() -> None:
     import cv2
 
     sys.path.insert(0, str(ROOT))
-    from landmarks.annotations import read_xml
-    from landmarks.blazeface import BlazeFaceDetector
-    from landmarks.geometry import landmark_box, to_centred
-    from landmarks.image_io import to_rgb_array
+    from landmarks.data.annotations import read_xml
+    from landmarks.detection.blazeface import BlazeFaceDetector
+    from landmarks.core.geometry import landmark_box, to_centred
+    from landmarks.core.image_io import to_rgb_array
 
     records = read_xml(ROOT.parent / "shared" / "data" / "ibug300w" / "labels_test_common.xml")[::14][:40]
     detector, side = BlazeFaceDetector(min_face=1), 320

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.annotations import read_xml, split_train_val  # noqa: E402
-from landmarks.geometry import landmark_box, to_centred  # noqa: E402
-from landmarks.detect import DETECTORS, make_detector  # noqa: E402
-from landmarks.detect import match_detections  # noqa: E402
-from landmarks.image_io import to_rgb_array  # noqa: E402
+from landmarks.data.annotations import read_xml, split_train_val  # noqa: E402
+from landmarks.core.geometry import landmark_box, to_centred  # noqa: E402
+from landmarks.detection.detectors import DETECTORS, make_detector  # noqa: E402
+from landmarks.detection.base import match_detections  # noqa: E402
+from landmarks.core.image_io import to_rgb_array  # noqa: E402
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ from gradio_client import Client, handle_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from landmarks.hardware import cpu_line  # noqa: E402
-from landmarks.sample_pictures import portrait_path  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
+from landmarks.core.samples import portrait_path  # noqa: E402
 from load import start_app  # noqa: E402
 
 

@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEPS = ROOT / ".cache" / "bench-deps"
 
-from landmarks.annotations import read_xml  # noqa: E402
-from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import match_detections  # noqa: E402
-from landmarks.image_io import to_rgb_array  # noqa: E402
-from landmarks.metrics import nme_per_face, summarize  # noqa: E402
-from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+from landmarks.data.annotations import read_xml  # noqa: E402
+from landmarks.core.geometry import landmark_box  # noqa: E402
+from landmarks.detection.base import match_detections  # noqa: E402
+from landmarks.core.image_io import to_rgb_array  # noqa: E402
+from landmarks.training.metrics import nme_per_face, summarize  # noqa: E402
+from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 
 def import_dlib():

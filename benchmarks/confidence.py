@@ -4,7 +4,7 @@
 
 Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
 at their ground-truth boxes and at detector boxes (`--detector`, default `blazeface`); its false detections on
-the test photos; and non-face crops (landmarks.sample_pictures.non_faces), each run through
+the test photos; and non-face crops (tests/pictures.py: non_faces), each run through
 the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
 landmarks/predictor.py is chosen from this table.
 """
@@ -19,13 +19,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from landmarks.annotations import read_annotations  # noqa: E402
-from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import match_detections  # noqa: E402
-from landmarks.image_io import to_rgb_array  # noqa: E402
-from landmarks.predictor import MIN_SCORE, FaceLandmarker  # noqa: E402
-from landmarks.sample_pictures import non_faces  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
+from landmarks.data.annotations import read_annotations  # noqa: E402
+from landmarks.core.geometry import landmark_box  # noqa: E402
+from landmarks.detection.base import match_detections  # noqa: E402
+from landmarks.core.image_io import to_rgb_array  # noqa: E402
+from landmarks.inference.landmarker import MIN_SCORE, FaceLandmarker  # noqa: E402
+from pictures import non_faces  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 
 def main() -> None:

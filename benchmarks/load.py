@@ -48,9 +48,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from landmarks import sample_pictures  # noqa: E402
-from landmarks.scratch import PREFIX, disk_bytes  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
+import pictures as sample_pictures  # noqa: E402
+from landmarks.webapp.scratch import PREFIX, disk_bytes  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 TIMEOUT = 120
 

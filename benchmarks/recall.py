@@ -16,7 +16,7 @@ returned box is a false alarm.
    research-only): 1280x720 canvases on a blurred, textured background, 3 to 6 faces each,
    the face (landmark box width) 40 to 400 px, log-uniform, placed without overlap;
    upright, and rotated by up to +-30 degrees (roll);
-3. non-face pictures (landmarks.sample_pictures.non_faces: each crop around its box, at least
+3. non-face pictures (tests/pictures.py: non_faces: each crop around its box, at least
    256 px): faces returned there are false alarms.
 """
 from __future__ import annotations
@@ -31,16 +31,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_dlib import import_dlib  # noqa: E402
 
-from landmarks.annotations import read_annotations  # noqa: E402
-from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.detect import match_detections  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
-from landmarks.image_io import to_rgb_array  # noqa: E402
-from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.sample_pictures import non_faces  # noqa: E402
+from landmarks.data.annotations import read_annotations  # noqa: E402
+from landmarks.core.geometry import landmark_box  # noqa: E402
+from landmarks.detection.base import match_detections  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
+from landmarks.core.image_io import to_rgb_array  # noqa: E402
+from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
+from pictures import non_faces  # noqa: E402
 
 
 def make_scenes(records, n: int, rotate: bool, seed: int, size=(1280, 720), faces=(3, 6), px=(40, 400)):

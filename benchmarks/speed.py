@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py [--models full,lite] [--frames 100]
 
-Frames: 640x480, made from the public-domain portrait (landmarks.sample_pictures.webcam_clip),
+Frames: 640x480, made from the public-domain portrait (tests/pictures.py: webcam_clip),
 one face and five, drifting a few pixels per frame as a webcam sees a person.
 Each of our models (by default the bundled ``full`` and ``lite``) is measured:
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
@@ -33,15 +33,16 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_dlib import import_dlib  # noqa: E402
 
-from landmarks.predictor import FaceLandmarker  # noqa: E402
-from landmarks.runners import TorchRunner  # noqa: E402
-from landmarks.sample_pictures import group_photo, webcam_clip  # noqa: E402
-from landmarks.tracking import FaceTracker  # noqa: E402
-from landmarks.geometry import landmark_box  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
+from landmarks.runtime.runners import TorchRunner  # noqa: E402
+from pictures import group_photo, webcam_clip  # noqa: E402
+from landmarks.inference.tracking import FaceTracker  # noqa: E402
+from landmarks.core.geometry import landmark_box  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 MEDIAPIPE_VENV = ROOT / ".cache" / "mediapipe-venv"
 

@@ -3,7 +3,7 @@
     python benchmarks/steadiness.py [--model SPEC] [--faces 6] [--fps 30 10] [--no-peers]
 
 Clips (640x480, 3 s, fresh Gaussian sensor noise of sigma 4 grey levels on every frame):
-- scenes: the public-domain portrait as a webcam shows it (``sample_pictures.webcam_frame``),
+- scenes: the public-domain portrait as a webcam shows it (``tests/pictures.py: webcam_frame``),
   and ``--faces`` real 300-W test faces (``labels_test_common.xml``, the largest ones),
   each pasted on a fixed background;
 - motions, about the face's centre: ``still``; ``slide`` sideways +-60 px (a sine of period
@@ -33,9 +33,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
 
-from landmarks.hardware import cpu_line  # noqa: E402
-from landmarks.sample_pictures import MOTIONS, PORTRAIT_CENTRE, moving_clip, webcam_frame  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
+from pictures import MOTIONS, PORTRAIT_CENTRE, moving_clip, webcam_frame  # noqa: E402
 
 SIZE = (640, 480)
 SECONDS = 3.0
@@ -88,8 +89,8 @@ def pasted_scene(name: str, rgb: np.ndarray, points: np.ndarray, eyes: float = 1
 def labelled_scenes(xml: Path, count: int, prefix: str) -> list[Scene]:
     """The ``count`` largest faces of a 300-W split (their labelled eye distance over 110 px,
     so they are shrunk, never blown up), one per image, in file order."""
-    from landmarks.annotations import read_xml
-    from landmarks.image_io import to_rgb_array
+    from landmarks.data.annotations import read_xml
+    from landmarks.core.image_io import to_rgb_array
 
     records = read_xml(xml)
     iod = np.array([np.linalg.norm(r.points[36] - r.points[45]) for r in records])
@@ -131,7 +132,7 @@ def measures(points: dict, eyes: tuple[int, int], fps: float) -> dict:
 
 
 def ours(fl, frames, fps: float, smooth: bool) -> np.ndarray:
-    from landmarks.tracking import FaceTracker
+    from landmarks.inference.tracking import FaceTracker
 
     tracker = FaceTracker(fl, smooth=smooth)
     out = []
@@ -202,7 +203,7 @@ def main() -> None:
     p.add_argument("--no-peers", action="store_true", help="ours only (no MediaPipe, no dlib)")
     p.add_argument("--json", help="also write every figure here")
     a = p.parse_args()
-    from landmarks.predictor import FaceLandmarker
+    from landmarks.inference.landmarker import FaceLandmarker
 
     fl = FaceLandmarker(a.model, device="cpu")
     data = ROOT.parent / "shared" / "data" / "ibug300w" / "labels_test_common.xml"

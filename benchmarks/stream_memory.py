@@ -21,8 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from landmarks.sample_pictures import webcam_clip, write_y4m  # noqa: E402
-from landmarks.hardware import cpu_line  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the test pictures
+from pictures import webcam_clip, write_y4m  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
                   "--use-fake-device-for-media-stream"]

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landmarks.hardware import cpu_line  # noqa: E402
-from landmarks.trainer import TrainConfig, Trainer  # noqa: E402
+from landmarks.runtime.hardware import cpu_line  # noqa: E402
+from landmarks.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 
 def measure(trainer: Trainer, faces, steps: int, warmup: int) -> float:

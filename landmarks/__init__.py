@@ -9,11 +9,11 @@ __all__ = ["Face", "FaceLandmarker", "FaceTracker"]
 def __getattr__(name: str):
     # imported on first use: ``python -m train --help`` and the light modules need no torch
     if name in ("Face", "FaceLandmarker"):
-        from . import predictor
+        from .inference import landmarker
 
-        return getattr(predictor, name)
+        return getattr(landmarker, name)
     if name == "FaceTracker":
-        from .tracking import FaceTracker
+        from .inference.tracking import FaceTracker
 
         return FaceTracker
     raise AttributeError(f"module 'landmarks' has no attribute {name!r}")

@@ -7,18 +7,18 @@ import sys
 from pathlib import Path
 
 
-from .annotations import DatasetError
-from .image_io import ImageError
+from .data.annotations import DatasetError
+from .core.image_io import ImageError
 
 MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
               "(default: the bundled full model)")
 
 
 def _evaluate(a) -> int:
-    from .evaluate import evaluate, save_report
-    from .model_folder import ModelError, named
-    from .plots import plot_ced
-    from .predictor import FaceLandmarker
+    from .training.evaluate import evaluate, save_report
+    from .model.folder import ModelError, named
+    from .training.plots import plot_ced
+    from .inference.landmarker import FaceLandmarker
 
     if a.save:
         if not a.model or not Path(named(a.model)).is_dir():
@@ -45,11 +45,11 @@ def _predict(a) -> int:
     import cv2
     from tqdm import tqdm
 
-    from .drawing import draw_faces
-    from .image_io import to_rgb_array
-    from .predictor import FaceLandmarker
-    from .records import face_record
-    from .video import VIDEO_SUFFIXES, VideoError, process_video
+    from .face.drawing import draw_faces
+    from .core.image_io import to_rgb_array
+    from .inference.landmarker import FaceLandmarker
+    from .face.records import face_record
+    from .inference.video import VIDEO_SUFFIXES, VideoError, process_video
 
     files = []
     for item in map(Path, a.inputs):
@@ -100,9 +100,9 @@ def _predict(a) -> int:
 def _relabel(a) -> int:
     import numpy as np
 
-    from .annotations import read_annotations, write_xml
-    from .predictor import FaceLandmarker
-    from .relabel import relabel
+    from .data.annotations import read_annotations, write_xml
+    from .inference.landmarker import FaceLandmarker
+    from .training.relabel import relabel
 
     try:  # before the model loads and the faces are read: a bad --out must not cost an hour's work
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
@@ -117,21 +117,21 @@ def _relabel(a) -> int:
 
 
 def _refit(a) -> int:
-    from .refit import refit_folder
+    from .training.refit import refit_folder
 
     print(f"wrote {refit_folder(a.model, a.labels, a.out)}; make it shippable with: python -m landmarks export {a.out} DEST --half --int8 {a.labels}")
     return 0
 
 
 def _export(a) -> int:
-    from .publish import export
+    from .hub.publish import export
 
     print(f"wrote {export(a.model_dir, a.dest, half=a.half, int8_labels=a.int8, readout=a.readout)}")
     return 0
 
 
 def _push(a) -> int:
-    from .publish import push
+    from .hub.publish import push
 
     url = push(a.model_dir, a.repo_id, private=a.private)
     print(f"pushed {a.model_dir} to {a.repo_id}: {url}")
@@ -139,7 +139,7 @@ def _push(a) -> int:
 
 
 def _deploy(a) -> int:
-    from .deploy import deploy
+    from .hub.deploy import deploy
 
     print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token, inference_only=a.inference_only).lines()))
     return 0
@@ -217,10 +217,10 @@ def main(argv=None) -> int:
                     help="install no torch in the Space (lighter, starts sooner): the model's checked int8 twin runs")
     de.set_defaults(run=_deploy)
     a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
-    from .deploy import DeployError
-    from .publish import PushError
-    from .detect import DetectorError
-    from .model_folder import ModelError
+    from .hub.deploy import DeployError
+    from .hub.publish import PushError
+    from .detection.base import DetectorError
+    from .model.folder import ModelError
 
     try:
         return a.run(a)

@@ -26,7 +26,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def test_records(data_dir):
-    from landmarks.annotations import read_xml
+    from landmarks.data.annotations import read_xml
 
     return read_xml(data_dir / "labels_test_common.xml")
 

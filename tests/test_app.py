@@ -7,9 +7,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from landmarks import sample_pictures
-
-
+import pictures as sample_pictures
 @pytest.fixture(scope="module")
 def client(app_server):
     return Client(app_server.url, verbose=False)
@@ -100,7 +98,7 @@ def test_phone_photo_stored_sideways_is_turned_upright(client, tmp_path):
 
 def test_library_turns_phone_photos_upright(tmp_path):
     # the one decoder behind predict, evaluate and the app
-    from landmarks.image_io import to_rgb_array
+    from landmarks.core.image_io import to_rgb_array
 
     path = phone_photo(tmp_path / "phone.jpg")
     upright = sample_pictures.portrait().astype(int)
@@ -129,7 +127,7 @@ def test_no_face_is_a_message_not_an_error(client, tmp_path):
 
 
 def test_photo_gives_a_summary_aligned_crops_and_downloads(client, tmp_path):
-    from landmarks.records import CSV_COLUMNS
+    from landmarks.face.records import CSV_COLUMNS
 
     path = tmp_path / "Grace Hopper.jpg"  # a name with a space, as phones and cameras make them
     big = Image.fromarray(sample_pictures.portrait()).resize((2560, 3000))  # larger than the display copy

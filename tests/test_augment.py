@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from landmarks import augment as A
-from landmarks.training_faces import load_faces
-from landmarks.scheme import FLIP_PERMUTATION
+from landmarks.data import augment as A
+from landmarks.data.training_faces import load_faces
+from landmarks.core.scheme import FLIP_PERMUTATION
 
 SIZE = 224
 DOTS = (0, 8, 16, 19, 30, 36, 45, 48, 54, 57)  # jaw, brow, nose, eye corners, mouth
@@ -71,7 +71,7 @@ def test_flip_permutation_pairs_left_and_right():
 
 
 def test_flip_maps_each_point_to_its_twin_on_real_faces(data_dir):
-    from landmarks.annotations import read_xml
+    from landmarks.data.annotations import read_xml
 
     pts = np.stack([r.points for r in read_xml(data_dir / "labels_train.xml")])
     pts = pts - pts.mean(axis=1, keepdims=True)
@@ -95,10 +95,10 @@ def test_colour_jitter_changes_pixels_not_geometry(faces):
 def test_training_crop_matches_inference_crop(faces, test_records):
     """One preprocessing spec, read by the batched training warp and by the OpenCV crop used
     at inference: both give the network the same input."""
-    from landmarks import geometry
-    from landmarks.geometry import landmark_box
-    from landmarks.image_io import to_rgb_array
-    from landmarks.preprocess import Preprocess
+    from landmarks.core import geometry
+    from landmarks.core.geometry import landmark_box
+    from landmarks.core.image_io import to_rgb_array
+    from landmarks.model.preprocess import Preprocess
 
     for spec in (Preprocess(SIZE, 3, 0.0, False), Preprocess(SIZE, 1, 0.3, True, mean=0.4, std=0.3)):
         mats, targets = A.crop_geometry(faces.points, spec.size, spec.margin, spec.square)

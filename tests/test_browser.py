@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import open_page
-from landmarks import sample_pictures
-from landmarks.detect import HaarDetector
-from landmarks.drawing import REGIONS
+import pictures as sample_pictures
+from landmarks.detection.haar import HaarDetector
+from landmarks.face.drawing import REGIONS
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from landmarks.geometry import landmark_box
-from landmarks.detect import to_landmark_boxes
-from landmarks.image_io import to_rgb_array
-from landmarks.predictor import MIN_SCORE, FaceLandmarker
-from landmarks.sample_pictures import non_faces
+from landmarks.core.geometry import landmark_box
+from landmarks.detection.base import to_landmark_boxes
+from landmarks.detection.haar import HAAR_TO_LANDMARK_BOX
+from landmarks.core.image_io import to_rgb_array
+from landmarks.inference.landmarker import MIN_SCORE, FaceLandmarker
+from pictures import non_faces
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_real_test_faces_score_high(landmarker, test_records):
 
 @pytest.mark.parametrize("name, rgb, box", non_faces(), ids=[n for n, _, _ in non_faces()])
 def test_non_faces_score_low_and_are_dropped(landmarker, name, rgb, box):
-    (face,) = landmarker.predict_boxes(rgb, to_landmark_boxes([box]), refine=1)
+    (face,) = landmarker.predict_boxes(rgb, to_landmark_boxes([box], HAAR_TO_LANDMARK_BOX), refine=1)
     assert face.score < MIN_SCORE, f"{name}: {face.score:.3f}"
     assert landmarker.from_detections(rgb, [box]) == []
 

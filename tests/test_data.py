@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from landmarks.annotations import DatasetError, read_annotations, read_pts, read_xml, split_train_val, write_xml
-from landmarks.training_faces import load_faces
-from landmarks.trainer import TrainConfig, train
+from landmarks.data.annotations import DatasetError, read_annotations, read_pts, read_xml, split_train_val, write_xml
+from landmarks.data.training_faces import load_faces
+from landmarks.training.trainer import TrainConfig, train
 
 
 def test_reads_the_real_xml_files(data_dir):

@@ -17,10 +17,10 @@ from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
 from conftest import ROOT, free_port, without_torch
 from hub_standin import HubStandIn
-from landmarks import deploy as dep
+from landmarks.hub import deploy as dep
 from landmarks.__main__ import main
-from landmarks.model_folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
-from landmarks.sample_pictures import portrait_path
+from landmarks.model.folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
+from landmarks.core.samples import portrait_path
 
 MODEL = "bob/face-landmarks"
 # both bundled models, full and lite
@@ -32,7 +32,7 @@ def app_files() -> set[str]:
     """The app, the library's modules and data folders (the page's style sheet among them), requirements and
     README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
-            *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py")),
+            *(p.relative_to(ROOT).as_posix() for p in (ROOT / "landmarks").rglob("*.py")),
             *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static")
               for p in (ROOT / "landmarks" / d).glob("*"))}
 
@@ -61,8 +61,7 @@ def api(hub_server):
 
 @pytest.fixture(scope="module")
 def model_repo(hub_server):
-    from landmarks import publish
-
+    from landmarks.hub import publish
     publish.push(BUNDLED, MODEL, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     return MODEL
 
@@ -127,8 +126,7 @@ def test_the_readme_is_the_space_card(api, hub_server, model_repo, at_standin, c
 
 
 def test_private_space_and_private_model(api, hub_server, at_standin, capsys):
-    from landmarks import publish
-
+    from landmarks.hub import publish
     publish.push(BUNDLED, "bob/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     space = "alice/private-space"
     rc, out, err = cli(capsys, space, "--model", "bob/private-landmarks", "--private")

@@ -5,14 +5,16 @@ import cv2
 import numpy as np
 import pytest
 
-from landmarks.geometry import landmark_box
+from landmarks.core.geometry import landmark_box
 from concurrent.futures import ThreadPoolExecutor
 
-from landmarks.blazeface import BlazeFaceDetector
-from landmarks.detect import DetectorError, FastDetector, HaarDetector, iou, make_detector
-from landmarks.image_io import to_rgb_array
-from landmarks.predictor import FaceLandmarker
-from landmarks.sample_pictures import non_faces, portrait
+from landmarks.detection.blazeface import BlazeFaceDetector
+from landmarks.detection.base import DetectorError, iou
+from landmarks.detection.haar import FastDetector, HaarDetector
+from landmarks.detection.detectors import make_detector
+from landmarks.core.image_io import to_rgb_array
+from landmarks.inference.landmarker import FaceLandmarker
+from pictures import non_faces, portrait
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_non_face_pictures_give_nothing(landmarker, name, rgb, box):
 
 
 def test_the_apps_examples_show_every_face_they_hold(landmarker, tmp_path):
-    from landmarks.sample_pictures import write_examples
+    from landmarks.core.samples import write_examples
 
     expected = {"one_face.jpg": 1, "four_faces.jpg": 4, "turned_face.jpg": 1}
     paths = write_examples(tmp_path)
@@ -126,7 +128,7 @@ def test_the_apps_examples_show_every_face_they_hold(landmarker, tmp_path):
 
 
 def test_damaged_detector_weights_are_one_clear_line(tmp_path, monkeypatch):
-    import landmarks.blazeface as blazeface
+    import landmarks.detection.blazeface as blazeface
 
     broken = tmp_path / "blazeface_full_range.onnx"
     broken.write_bytes(b"not a model")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from conftest import run_landmarks
-from landmarks.annotations import write_xml
-from landmarks.geometry import landmark_box
-from landmarks.evaluate import evaluate
-from landmarks.hardware import cpu_line
-from landmarks.image_io import to_rgb_array
-from landmarks.model_folder import ModelError, load_network
-from landmarks.predictor import FaceLandmarker
+from landmarks.data.annotations import write_xml
+from landmarks.core.geometry import landmark_box
+from landmarks.training.evaluate import evaluate
+from landmarks.runtime.hardware import cpu_line
+from landmarks.core.image_io import to_rgb_array
+from landmarks.model.folder import ModelError, load_network
+from landmarks.inference.landmarker import FaceLandmarker
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def test_evaluate_command_prints_one_json_line(tmp_path, test_records):
 
 
 def test_relabel_writes_the_models_points_as_a_new_training_file(tmp_path, test_records, landmarker):
-    from landmarks.annotations import read_xml
-    from landmarks.metrics import nme_per_face
+    from landmarks.data.annotations import read_xml
+    from landmarks.training.metrics import nme_per_face
 
     faces = test_records[:3]
     labels = write_xml(faces, tmp_path / "few.xml")

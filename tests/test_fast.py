@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from landmarks import geometry
-from landmarks.alignment import TEMPLATE_112, alignment_matrix, five_points
-from landmarks.heads import PipHead, RegressHead
-from landmarks.metrics import nme_per_face, summarize
-from landmarks.model_folder import check_config, upgrade_config
-from landmarks.openness import BlinkCounter, eye_aspect_ratio, mouth_aspect_ratio
-from landmarks.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, head_pose
-from landmarks.preprocess import Preprocess
-from landmarks.scheme import FLIP_PERMUTATION, NUM_POINTS, REGIONS
+from landmarks.core import geometry
+from landmarks.face.alignment import TEMPLATE_112, alignment_matrix, five_points
+from landmarks.model.heads import PipHead, RegressHead
+from landmarks.training.metrics import nme_per_face, summarize
+from landmarks.model.folder import check_config, upgrade_config
+from landmarks.face.openness import BlinkCounter, eye_aspect_ratio, mouth_aspect_ratio
+from landmarks.face.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, head_pose
+from landmarks.model.preprocess import Preprocess
+from landmarks.core.scheme import FLIP_PERMUTATION, NUM_POINTS, REGIONS
 
 
 def synthetic_face(rng=None) -> np.ndarray:
@@ -187,8 +187,8 @@ def test_config_upgrade_and_bounds():
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():
-    from landmarks.heads import HEADS
-    from landmarks.model_folder import _CONFIG_BOUNDS, HEADS_WITH_CONFIDENCE
+    from landmarks.model.heads import HEADS
+    from landmarks.model.folder import _CONFIG_BOUNDS, HEADS_WITH_CONFIDENCE
 
     assert set(HEADS) == _CONFIG_BOUNDS["head"]
     assert set(PipHead.readouts) == _CONFIG_BOUNDS["readout"]
@@ -207,7 +207,7 @@ def test_box_converters_round_trip_on_arrays_and_tensors():
 
 
 def test_the_card_names_the_terms_of_youtube68_also_when_relabelled():
-    from landmarks.publish import _extra_data
+    from landmarks.hub.publish import _extra_data
 
     for name in ("youtube68/labels.xml", "youtube68-relabelled/labels.xml"):
         config = {"training_data": [{"name": "ibug300w", "role": "training and validation"},
@@ -221,8 +221,7 @@ def test_scratch_folders_are_private_swept_and_kept_under_a_size(tmp_path):
     import os
     import time
 
-    from landmarks import scratch
-
+    from landmarks.webapp import scratch
     dead = tmp_path / f"{scratch.PREFIX}999999999-x"  # no such process
     live = tmp_path / f"{scratch.PREFIX}{os.getpid()}-y"  # this one
     for folder in (dead, live):

@@ -11,11 +11,12 @@ from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from conftest import ROOT, AppServer, open_page
 from hub_standin import HubStandIn
-from landmarks import model_folder, publish
-from landmarks.geometry import landmark_box
-from landmarks.model_folder import ModelError, load_folder, load_network
-from landmarks.predictor import FaceLandmarker
-from landmarks.trainer import TrainConfig, train
+from landmarks.hub import resolve as hub_resolve
+from landmarks.hub import publish
+from landmarks.core.geometry import landmark_box
+from landmarks.model.folder import ModelError, load_folder, load_network
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.training.trainer import TrainConfig, train
 
 REPO = "alice/face-landmarks"
 
@@ -39,7 +40,7 @@ def run_dir(data_dir, tmp_path_factory):
     """A real (tiny) training run with its best model evaluated for the card."""
     out = tmp_path_factory.mktemp("run")
     train(TrainConfig(data=str(data_dir), out=str(out), limit=120, batch_size=16, input_size=64, epochs=2, progress=False))
-    from landmarks.evaluate import save_report
+    from landmarks.training.evaluate import save_report
 
     save_report(out / "best", data_dir / "labels_test_common.xml", progress=False)
     return out
@@ -58,7 +59,7 @@ def pushed(hub_server, run_dir):
 
 
 def test_push_then_pull_into_an_empty_cache(hub_server, pushed, run_dir, empty_cache, test_records):
-    resolved = model_folder.resolve(pushed, endpoint=hub_server.url, fallback=False)
+    resolved = hub_resolve.resolve(pushed, endpoint=hub_server.url, fallback=False)
     assert resolved.source == f"Hub repo {pushed}" and resolved.fell_back is None
     assert any(empty_cache.rglob("model.safetensors"))
     local = load_network(run_dir / "best")
@@ -93,12 +94,12 @@ def test_model_card_shows_metrics_and_plot(hub_server, pushed, run_dir, empty_ca
 
 
 def test_the_int8_twin_travels_with_the_model(hub_server, run_dir, data_dir, tmp_path, empty_cache):
-    from landmarks.model_folder import ONNX_FILE, REFERENCE_FILE
+    from landmarks.model.folder import ONNX_FILE, REFERENCE_FILE
 
     folder = publish.export(run_dir, tmp_path / "model", int8_labels=data_dir / "labels_test_common.xml")
     publish.push(folder, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
     assert ONNX_FILE in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
-    pulled = model_folder.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False)
+    pulled = hub_resolve.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False)
     assert (pulled.folder / ONNX_FILE).is_file() and (pulled.folder / REFERENCE_FILE).is_file()
     # this 2-epoch, 64-px model may or may not pass the int8 self-check; asked for, the twin runs
     assert FaceLandmarker(pulled, runtime="onnx").runner.name == "onnx-int8"
@@ -110,7 +111,7 @@ def test_the_int8_twin_travels_with_the_model(hub_server, run_dir, data_dir, tmp
 
 def test_revision_pinning(hub_server, pushed, empty_cache):
     sha = HfApi(endpoint=hub_server.url).model_info(pushed).sha
-    resolved = model_folder.resolve(f"{pushed}@{sha}", endpoint=hub_server.url, fallback=False)
+    resolved = hub_resolve.resolve(f"{pushed}@{sha}", endpoint=hub_server.url, fallback=False)
     assert resolved.source == f"Hub repo {pushed}@{sha}"
 
 
@@ -118,9 +119,9 @@ def test_private_repo_needs_the_token(hub_server, run_dir, empty_cache, monkeypa
     publish.push(run_dir / "best", "alice/private-landmarks", private=True, endpoint=hub_server.url, token=HubStandIn.TOKEN)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(ModelError, match="no such repository or revision on the Hub"):
-        model_folder.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False)
+        hub_resolve.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False)
     monkeypatch.setenv("HF_TOKEN", HubStandIn.TOKEN)
-    assert model_folder.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False).source.startswith("Hub repo")
+    assert hub_resolve.resolve("alice/private-landmarks", endpoint=hub_server.url, fallback=False).source.startswith("Hub repo")
 
 
 def run_cli(args, env):
@@ -132,8 +133,8 @@ def run_cli(args, env):
 def test_a_refused_token_is_named_not_called_unreachable(hub_server, pushed, empty_cache, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     with pytest.raises(ModelError, match="unauthorised: the Hub refused the token"):
-        model_folder.resolve(pushed, endpoint=hub_server.url, fallback=False)
-    fell = model_folder.resolve(pushed, endpoint=hub_server.url)
+        hub_resolve.resolve(pushed, endpoint=hub_server.url, fallback=False)
+    fell = hub_resolve.resolve(pushed, endpoint=hub_server.url)
     assert fell.source == "the bundled model" and "unauthorised" in fell.fell_back
 
 
@@ -143,7 +144,7 @@ def test_a_stalled_download_gives_up_at_the_deadline(hub_server, pushed, empty_c
     hub_server.faults["stall"] = 30
     try:
         t0 = time.monotonic()
-        fell = model_folder.resolve(pushed, endpoint=hub_server.url, deadline=3)
+        fell = hub_resolve.resolve(pushed, endpoint=hub_server.url, deadline=3)
         assert time.monotonic() - t0 < 10
     finally:
         hub_server.faults.clear()
@@ -154,7 +155,7 @@ def test_a_stalled_download_gives_up_at_the_deadline(hub_server, pushed, empty_c
 def test_config_values_out_of_bounds_are_refused(tmp_path):
     import shutil
 
-    from landmarks.model_folder import BUNDLED
+    from landmarks.model.folder import BUNDLED
 
     cases = (("preprocess.size", 2400), ("preprocess.channels", 7), ("num_points", 5), ("preprocess.std", 0),
              ("head", "heatmap"))

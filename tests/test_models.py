@@ -3,10 +3,10 @@ full) load wherever a model is taken, and ``lite`` finds real test faces with it
 import numpy as np
 import pytest
 
-from landmarks.evaluate import evaluate
-from landmarks.geometry import landmark_box
-from landmarks.model_folder import BUNDLED, BUNDLED_LITE, named
-from landmarks.predictor import FaceLandmarker
+from landmarks.training.evaluate import evaluate
+from landmarks.core.geometry import landmark_box
+from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
+from landmarks.inference.landmarker import FaceLandmarker
 
 # The bundled lite model (runs liteA + liteB) reads these 111 faces at 4.05 % (4.20 on all 554):
 # a model that lost its training would be far above this; the target is 3.35 on all 554.
@@ -43,7 +43,7 @@ def test_lite_finds_test_faces_with_points_on_them(lite, test_records):
 
 
 def test_lite_accuracy_at_labelled_boxes(lite, test_records, tmp_path):
-    from landmarks.annotations import write_xml
+    from landmarks.data.annotations import write_xml
 
     faces = write_xml(test_records[::5], tmp_path / "test.xml")
     _, summary = evaluate(faces, lite, progress=False)

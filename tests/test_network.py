@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from landmarks import augment as A
-from landmarks.training_faces import load_faces
-from landmarks.heads import PipHead
-from landmarks.network import LandmarkNet
-from landmarks.trainer import TrainConfig, train
+from landmarks.data import augment as A
+from landmarks.data.training_faces import load_faces
+from landmarks.model.heads import PipHead
+from landmarks.model.network import LandmarkNet
+from landmarks.training.trainer import TrainConfig, train
 
 
 def perfect_maps(targets: torch.Tensor, grid: int) -> torch.Tensor:
@@ -58,7 +58,7 @@ def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
     # a folder saved with the heads' earlier weight names (pip.*, backbone.fc.*)
     import safetensors.torch
 
-    from landmarks.model_folder import load_network
+    from landmarks.model.folder import load_network
 
     model = LandmarkNet(preprocess={"size": 64}, head="pip").eval()
     model.save_pretrained(tmp_path)
@@ -80,7 +80,7 @@ def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
                                input_size=64, epochs=3, progress=False))
     h = result["history"]
     assert h[-1]["train_loss"] < 0.7 * h[0]["train_loss"]
-    from landmarks.model_folder import load_network
+    from landmarks.model.folder import load_network
 
     model = load_network(tmp_path / "best")
     assert model.head.name == "pip" and model.preprocess.size == 64

@@ -3,13 +3,13 @@ import cv2
 import numpy as np
 import pytest
 
-from landmarks.alignment import TEMPLATE_112, five_points
-from landmarks.geometry import landmark_box
-from landmarks.image_io import to_rgb_array
-from landmarks.openness import BlinkCounter, eye_aspect_ratio
-from landmarks.pose import head_pose
-from landmarks.predictor import FaceLandmarker
-from landmarks.sample_pictures import portrait
+from landmarks.face.alignment import TEMPLATE_112, five_points
+from landmarks.core.geometry import landmark_box
+from landmarks.core.image_io import to_rgb_array
+from landmarks.face.openness import BlinkCounter, eye_aspect_ratio
+from landmarks.face.pose import head_pose
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.core.samples import portrait
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def status_angles(status: str) -> np.ndarray:
 
 
 def test_the_mirrored_webcam_view_negates_yaw_and_roll_and_keeps_blinks_and_drawing(landmarker, test_records):
-    from landmarks.annotate import Settings, annotate_frame
+    from landmarks.webapp.handlers import Settings, annotate_frame
 
     settings = Settings(smoothing=False, show_axes=False)  # the axes are drawn in the face's frame, not mirrored
     checked = 0

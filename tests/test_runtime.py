@@ -13,13 +13,13 @@ from onnx import numpy_helper
 
 from conftest import ROOT, without_torch
 
-from landmarks.geometry import landmark_box
-from landmarks.hardware import cpu_line
-from landmarks.metrics import nme_per_face
-from landmarks.model_folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
-from landmarks.predictor import FaceLandmarker
-from landmarks.runners import compute_reference
-from landmarks.sample_pictures import portrait_path
+from landmarks.core.geometry import landmark_box
+from landmarks.runtime.hardware import cpu_line
+from landmarks.training.metrics import nme_per_face
+from landmarks.model.folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.runtime.runners import compute_reference
+from landmarks.core.samples import portrait_path
 
 
 def test_bundled_model_runs_on_int8_onnx_by_default():
@@ -109,7 +109,7 @@ def test_int8_points_match_the_torch_model_on_real_faces(test_records):
 
 
 def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
-    from landmarks.publish import export
+    from landmarks.hub.publish import export
 
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()
@@ -123,7 +123,7 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
 
 
 def test_export_sets_the_readout_and_never_keeps_a_twin_that_reads_otherwise(tmp_path, test_records):
-    from landmarks.publish import export
+    from landmarks.hub.publish import export
 
     assert load_network(BUNDLED).head.readout == "neighbours"
     with pytest.raises(ModelError, match="give --int8 LABELS"):  # the bundled twin reads at the neighbourhood
@@ -158,7 +158,7 @@ def test_without_torch_the_checked_twin_gives_the_same_points(tmp_path, test_rec
 
 
 def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
-    from landmarks.publish import export
+    from landmarks.hub.publish import export
 
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()

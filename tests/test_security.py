@@ -20,8 +20,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from landmarks import sample_pictures
-from landmarks.annotate import BUSY
+import pictures as sample_pictures
+from landmarks.webapp.handlers import BUSY
 
 UPLOADS = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from landmarks.smoothing import FaceFilter
+from landmarks.inference.smoothing import FaceFilter
 
 SHAPE = np.random.default_rng(1).uniform(-50, 50, (68, 2))
 

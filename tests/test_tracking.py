@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from landmarks.metrics import nme_per_face
-from landmarks.predictor import FaceLandmarker
-from landmarks.geometry import landmark_box
-from landmarks.sample_pictures import moving_clip, webcam_clip
-from landmarks.tracking import FaceTracker, _moved
+from landmarks.training.metrics import nme_per_face
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.core.geometry import landmark_box
+from pictures import moving_clip, webcam_clip
+from landmarks.inference.tracking import FaceTracker, _moved
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from landmarks.model_folder import load_network
-from landmarks.trainer import TrainConfig, train
+from landmarks.model.folder import load_network
+from landmarks.training.trainer import TrainConfig, train
 
 
 def tiny(data_dir, out, **kw):
@@ -67,7 +67,7 @@ def test_training_survives_a_kill_and_resumes(data_dir, tmp_path, run):
 
 
 def test_final_model_trains_on_all_faces_and_keeps_the_last_epoch(data_dir, tmp_path, run):
-    from landmarks.trainer import Trainer
+    from landmarks.training.trainer import Trainer
 
     first, _ = run
     cfg = tiny(data_dir, tmp_path, limit=60, epochs=2, all_faces=True, init=str(first / "best"))
@@ -125,8 +125,8 @@ def test_resume_refuses_a_planted_pickle_and_a_truncated_checkpoint(data_dir, tm
 def test_precision_is_chosen_by_the_hardware(data_dir, tmp_path, capsys, monkeypatch):
     """The choice follows the CPU's capabilities alone: the same answer every time, whatever
     the machine's load (a timed choice flipped between bf16 and fp32 seconds apart)."""
-    from landmarks import hardware
-    from landmarks.trainer import choose_precision
+    from landmarks.runtime import hardware
+    from landmarks.training.trainer import choose_precision
 
     cpu = torch.device("cpu")
     real = hardware.cpu_info()
@@ -185,9 +185,9 @@ def test_fine_tuning_with_extra_training_only_faces(data_dir, tmp_path, test_rec
     """--init starts from a trained model, --extra
     faces are trained on and never validated on, the sources are in the config and the card,
     the averaged weights are what is saved, and a resume on other data is refused."""
-    from landmarks.annotations import write_xml
-    from landmarks.model_folder import BUNDLED
-    from landmarks.trainer import Trainer
+    from landmarks.data.annotations import write_xml
+    from landmarks.model.folder import BUNDLED
+    from landmarks.training.trainer import Trainer
 
     extra = write_xml(test_records[:40], tmp_path / "extra.xml")
     cfg = TrainConfig(data=str(data_dir), out=str(tmp_path / "ft"), recipe="pip-ft", epochs=1, limit=60,
@@ -224,11 +224,11 @@ def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_pat
     model with its offsets zeroed misses every point; refitted on 300 training faces, it is about
     as good as shipped, its confidence is untouched, and its config names the refit."""
     from conftest import run_landmarks
-    from landmarks.annotations import read_xml, write_xml
-    from landmarks.evaluate import evaluate
-    from landmarks.model_folder import BUNDLED
-    from landmarks.predictor import FaceLandmarker
-    from landmarks.publish import REFIT
+    from landmarks.data.annotations import read_xml, write_xml
+    from landmarks.training.evaluate import evaluate
+    from landmarks.model.folder import BUNDLED
+    from landmarks.inference.landmarker import FaceLandmarker
+    from landmarks.hub.publish import REFIT
 
     spoilt = load_network(BUNDLED)
     n = spoilt.num_points
@@ -267,10 +267,10 @@ def test_distillation_runs_resumes_after_a_kill_and_exports(data_dir, tmp_path, 
     import sys
     import time
 
-    from landmarks.annotations import write_xml
-    from landmarks.model_folder import BUNDLED
-    from landmarks.predictor import FaceLandmarker
-    from landmarks.publish import TEACHER, export
+    from landmarks.data.annotations import write_xml
+    from landmarks.model.folder import BUNDLED
+    from landmarks.inference.landmarker import FaceLandmarker
+    from landmarks.hub.publish import TEACHER, export
 
     out = tmp_path / "lite"
     with pytest.raises(ValueError, match="learns from a teacher"):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from landmarks.image_io import to_rgb_array
-from landmarks.predictor import FaceLandmarker
-from landmarks.records import CSV_COLUMNS, RAW_COLUMNS
-from landmarks.video import VideoError, probe, process_video
+from landmarks.core.image_io import to_rgb_array
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.face.records import CSV_COLUMNS, RAW_COLUMNS
+from landmarks.inference.video import VideoError, probe, process_video
 
 
 def make_clip(path, records, frames_each=8, fps=10):

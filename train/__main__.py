@@ -6,7 +6,7 @@ import sys
 
 from pathlib import Path
 
-from landmarks.recipes import RECIPES  # plain data: --help answers before torch is imported
+from landmarks.training.recipes import RECIPES  # plain data: --help answers before torch is imported
 
 
 def main(argv=None) -> int:
@@ -36,11 +36,11 @@ def main(argv=None) -> int:
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
-    from landmarks.annotations import DatasetError
-    from landmarks.evaluate import save_report
-    from landmarks.model_folder import ModelError
-    from landmarks.publish import PushError, push
-    from landmarks.trainer import TrainConfig, train
+    from landmarks.data.annotations import DatasetError
+    from landmarks.training.evaluate import save_report
+    from landmarks.model.folder import ModelError
+    from landmarks.hub.publish import PushError, push
+    from landmarks.training.trainer import TrainConfig, train
 
     cfg = TrainConfig(
         data=a.data,

@@ -1,0 +1,1 @@
+"""Training data: annotation files, faces decoded for training, batched augmentation."""

@@ -1,0 +1,1 @@
+"""Face detectors (BlazeFace, Haar cascades), their error, and matching detections to faces."""

@@ -1,0 +1,1 @@
+"""What a face's points tell: head pose, alignment, eye and mouth openness, drawing and output records."""

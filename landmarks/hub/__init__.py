@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: resolving and downloading models, publishing them, deploying the Space."""

@@ -1,0 +1,112 @@
+"""Following faces through video: the detector now and then, the previous points in between.
+
+Between detector runs each face is cropped at the box of its points in the previous
+frame -- the box the network was trained on -- so a frame costs one batched network
+pass instead of a detector scan of the whole frame.  The detector runs again when the
+model's confidence says a face was lost, and every ``detect_every`` frames to pick up
+faces that walked in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..core.geometry import landmark_box
+from ..detection.base import match_detections
+from .landmarker import Face, FaceLandmarker, distinct
+from .smoothing import FaceFilter
+
+
+@dataclass
+class FaceTracker:
+    """Faces of each video frame, followed from the last.  ``smooth``: the returned points are
+    filtered over time (``smoothing.FaceFilter``: calm on a still face, no lag on a moving
+    one); ``faces`` always holds the points as the network found them, in the same order,
+    and the next frame is cropped around those."""
+
+    landmarker: FaceLandmarker | None = None  # None: the bundled model
+    smooth: bool = True
+    detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
+    settle: int = 2  # extra passes for a newly detected face
+    recrop: float = 0.05  # a face whose points' box moved more than this (of its size) is cropped again
+    faces: list[Face] = field(default_factory=list)  # the last frame's raw faces
+    filters: list = field(default_factory=list)  # one per face of ``faces`` (None: not smoothed)
+    since_detection: int = 0
+    detections: int = 0  # detector runs so far (for benchmarks and tests)
+    frames: int = 0
+
+    def __post_init__(self):
+        if self.landmarker is None:
+            self.landmarker = FaceLandmarker()
+
+    def __call__(self, rgb: np.ndarray, timestamp: float | None = None, min_face: int | None = None) -> list[Face]:
+        """Faces of this frame, largest first; ``box`` is each face's tight landmark box.
+        ``timestamp``: the frame's time in seconds (None: frames 1/30 s apart)."""
+        now = self.frames / 30 if timestamp is None else float(timestamp)
+        self.frames += 1
+        tracks = self.follow(rgb)
+        self.since_detection += 1
+        if self.needs_detection(tracks):
+            tracks = self.add_detections(rgb, tracks, min_face)
+            self.since_detection, self.detections = 0, self.detections + 1
+        tracks = self.without_duplicates(tracks)
+        self.faces = [face for face, _ in tracks]
+        if not self.smooth:
+            self.filters = [None] * len(tracks)
+            return self.faces
+        self.filters = [flt or FaceFilter() for _, flt in tracks]
+        smoothed = [flt(face.points, now) for (face, _), flt in zip(tracks, self.filters)]
+        return [Face(np.array(landmark_box(p), np.float32), p, f.score) for f, p in zip(self.faces, smoothed)]
+
+    def follow(self, rgb: np.ndarray) -> list[tuple[Face, object]]:
+        """(face, its filter) of the last frame's faces, found again at the boxes of their
+        points; lost ones dropped."""
+        fl = self.landmarker
+        if not self.faces:
+            return []
+        boxes = [landmark_box(f.points) for f in self.faces]
+        found = fl.predict_boxes(rgb, boxes)
+        # a face that moved far since the last frame was cropped off-centre: crop it again where
+        # it is now (fast motion at a low frame rate; a still or slow face costs no extra pass)
+        moved = [i for i, (f, b) in enumerate(zip(found, boxes)) if _moved(b, landmark_box(f.points)) > self.recrop]
+        for i, f in zip(moved, fl.predict_boxes(rgb, [landmark_box(found[i].points) for i in moved])):
+            found[i] = f
+        kept = fl.confident(found)
+        return [(f, flt) for f, flt in zip(found, self.filters) if any(f is k for k in kept)]
+
+    def needs_detection(self, tracked: list) -> bool:
+        """Nothing followed, a face lost, or ``detect_every`` frames since the detector last ran."""
+        return not tracked or len(tracked) < len(self.faces) or self.since_detection >= self.detect_every
+
+    def add_detections(self, rgb: np.ndarray, tracked: list, min_face: int | None) -> list:
+        """Tracked faces plus the detector's new ones (without a filter yet); a detection of a
+        face already tracked adds nothing (the tracked points stay)."""
+        fl = self.landmarker
+        found = fl.from_detections(rgb, fl.detect(rgb, min_face))
+        match = match_detections([landmark_box(f.points) for f, _ in tracked], [landmark_box(f.points) for f in found])
+        taken = {m for m in match if m is not None}
+        # without a confidence (regress models) only the detector can tell a track is still a face
+        tracked = [t for t, m in zip(tracked, match) if m is not None or t[0].score is not None]
+        new = [f for i, f in enumerate(found) if i not in taken]
+        if new and self.settle:
+            # each later frame is one more pass at the last points: run those passes now, so that
+            # a new face starts where its track settles instead of drifting there over frames
+            new = fl.predict_boxes(rgb, [landmark_box(f.points) for f in new], refine=self.settle - 1)
+        return tracked + [(f, None) for f in new]
+
+    @staticmethod
+    def without_duplicates(tracks: list) -> list:
+        """Largest first, boxed by their points; of two tracks that slid onto one face, the larger."""
+        boxed = [(replace(f, box=np.array(landmark_box(f.points), np.float32)), flt) for f, flt in tracks]
+        kept = distinct([f for f, _ in boxed], rank=lambda f: -f.box[2] * f.box[3])
+        return [next(t for t in boxed if t[0] is f) for f in kept]
+
+
+def _moved(a, b) -> float:
+    """How far box ``b`` is from box ``a`` (x, y, w, h): the larger of the centre's shift and
+    the change of size, in ``a``'s sizes."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    size = (aw + ah) / 2
+    shift = np.hypot(bx + bw / 2 - ax - aw / 2, by + bh / 2 - ay - ah / 2)
+    return max(shift, abs(bw + bh - aw - ah) / 2) / size

@@ -1,0 +1,1 @@
+"""Running a model: PyTorch or ONNX Runtime sessions, the int8 twin and its check on this CPU, the CPU's capabilities."""

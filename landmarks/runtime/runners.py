@@ -1,0 +1,203 @@
+"""Running the network on face crops: PyTorch, or ONNX Runtime on int8 weights, verified.
+
+On a CPU the int8 ONNX model (``model.int8.onnx`` in the model folder, written by
+``python -m landmarks export --int8``) runs the same network 2-4x faster than PyTorch.
+Int8 kernels differ between CPUs (VNNI or not, AVX2, ARM), so the twin is checked on the
+CPU it runs on before it is used: its outputs on reference crops (``reference.npz`` in
+the model folder, else computed from the PyTorch weights) must match PyTorch's, or
+``FaceLandmarker`` falls back to PyTorch and says why.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..model.folder import ONNX_FILE, REFERENCE_FILE, LoadedModel, ModelError, ModelSpec
+from .sessions import cpu_session, onnx_available
+
+log = logging.getLogger(__name__)  # without logging set up, Python prints warnings as one line on stderr
+
+RUNTIMES = ("auto", "torch", "onnx")
+
+# Tolerances of the self-check, set by measurement on the reference crops (bundled model,
+# AMD EPYC with AVX2 and no VNNI): twins whose int8 kernels are right there (7-bit or uint8
+# weights) differ from PyTorch by at most 0.20 % of the crop side per crop (0.32 px of 160)
+# and 0.004 in face score; the twin whose u8 x s8 products saturated there was off by
+# 0.84-1.78 % (1.3-2.9 px) and up to 0.041.
+POINT_TOLERANCE = 0.005  # largest per-crop mean point distance, fraction of the crop side
+SCORE_TOLERANCE = 0.015  # largest difference of a crop's face score (mean confidence)
+
+# The public-domain portrait's face (landmark box x, y, w, h, found by the bundled model):
+# the reference crops are this face turned and scaled, and mirrored.
+_PORTRAIT_FACE = (178.0, 157.5, 171.0, 177.0)
+_TURNS = ((-20, 0.95), (-10, 1.05), (0, 1.0), (10, 0.9), (20, 1.1))
+
+
+class TorchRunner:
+    name = "torch"
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
+            points, confidence = self.model.predict(t)
+        return points.float().cpu().numpy(), confidence.float().cpu().numpy()
+
+
+class OnnxRunner:
+    name = "onnx-int8"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        self.session = cpu_session(path, threads)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        points, confidence = self.session.run(None, {"crops": x})
+        return points, confidence
+
+
+# ---- the self-check ---------------------------------------------------------
+
+
+def reference_crops(model) -> np.ndarray:
+    """uint8 crops (N, S, S, C) in the model's input format: the public-domain portrait's
+    face turned by -20..20 degrees and scaled by 0.9..1.1, mirrored too.  Faces only: on a
+    non-face the best cell of a point is a coin toss, so its points say nothing of the kernels."""
+    from ..core.samples import portrait
+
+    rgb = portrait()
+    x, y, w, h = _PORTRAIT_FACE
+    crops = []
+    for image, cx in ((rgb, x + w / 2), (np.ascontiguousarray(rgb[:, ::-1]), rgb.shape[1] - 1 - x - w / 2)):
+        for angle, scale in _TURNS:
+            m = cv2.getRotationMatrix2D((cx, y + h / 2), angle, scale)
+            turned = cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+            crops.append(model.preprocess.crop(turned, [model.preprocess.region((cx - w / 2, y, w, h))]))
+    return np.concatenate(crops)
+
+
+@dataclass(frozen=True)
+class Reference:
+    crops: np.ndarray  # uint8 (N, S, S, C)
+    points: np.ndarray  # (N, 68, 2) crop units, from the fp32 PyTorch weights
+    confidence: np.ndarray  # (N, 68)
+
+
+def compute_reference(model) -> Reference:
+    crops = reference_crops(model)
+    points, confidence = TorchRunner(model.float().cpu().eval(), "cpu")(model.preprocess.normalise(crops))
+    return Reference(crops, points, confidence)
+
+
+def write_reference(model, folder: Path) -> Path:
+    """``folder/reference.npz``: the reference crops and the fp32 weights' outputs on them."""
+    ref = compute_reference(model)
+    path = Path(folder) / REFERENCE_FILE
+    np.savez_compressed(path, crops=ref.crops, points=ref.points, confidence=ref.confidence)
+    return path
+
+
+def load_reference(loaded: LoadedModel) -> Reference | None:
+    """The folder's ``reference.npz`` when it fits the model, else computed from the weights
+    (None without them: torch not installed)."""
+    path = Path(loaded.folder) / REFERENCE_FILE if loaded.folder else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                ref = Reference(f["crops"], f["points"], f["confidence"])
+            spec = loaded.spec
+            s, c = spec.preprocess.size, spec.preprocess.channels
+            if ref.crops.dtype == np.uint8 and ref.crops.shape[1:] == (s, s, c) and ref.points.shape[1:] == (spec.num_points, 2):
+                return ref
+        except Exception:  # unreadable: the weights give the same answer, a little slower
+            pass
+    return compute_reference(loaded.network) if loaded.network is not None else None
+
+
+@dataclass(frozen=True)
+class Check:
+    point_error: float  # largest per-crop mean point distance, fraction of the crop side
+    score_error: float  # largest difference of a crop's face score
+
+    @property
+    def passed(self) -> bool:
+        return self.point_error <= POINT_TOLERANCE and self.score_error <= SCORE_TOLERANCE
+
+    def __str__(self) -> str:
+        return (f"points differ by up to {100 * self.point_error:.2f} % of the crop (tolerance {100 * POINT_TOLERANCE:.1f} %), "
+                f"face scores by up to {self.score_error:.3f} (tolerance {SCORE_TOLERANCE})")
+
+
+def check(runner, spec: ModelSpec, reference: Reference) -> Check:
+    """How far a runner's outputs are from the reference (the fp32 weights') on the reference crops."""
+    points, confidence = runner(spec.preprocess.normalise(reference.crops))
+    point_error = np.linalg.norm(points - reference.points, axis=2).mean(axis=1).max()
+    score_error = np.abs(confidence.mean(axis=1) - reference.confidence.mean(axis=1)).max()
+    return Check(float(point_error), float(score_error))
+
+
+def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto"):
+    """``auto``: the int8 ONNX model when the model folder has one, the device is the CPU,
+    onnxruntime is installed and the twin passes its self-check on this CPU; otherwise PyTorch.
+    ``onnx``: the twin, checked all the same (a warning if it fails).  The runner's ``note``
+    says which runtime runs and why.  Without torch installed (an inference-only install)
+    only the checked twin can run; anything else is a ModelError saying what to install."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    folder = loaded.folder
+    path = Path(folder) / ONNX_FILE if folder else None
+    usable = path is not None and path.is_file() and getattr(device, "type", device) == "cpu"
+    if runtime == "onnx" and not usable:
+        # a missing model file, like a missing weights file: the CLI reports it in one line
+        raise ModelError(f"runtime 'onnx' needs a model folder with {ONNX_FILE} and the CPU (model: {folder}, device: {device})")
+    torch_runner = TorchRunner(loaded.network, device) if loaded.network is not None else None
+    no_torch = "PyTorch is not installed (pip install torch, or the full requirements)"
+    if runtime == "torch" or not usable or not onnx_available():
+        why = "as asked" if runtime == "torch" else (
+            f"no {ONNX_FILE} in the model folder" if path is not None and not path.is_file()
+            else "no int8 twin for this device" if not usable else "onnxruntime is not installed")
+        if torch_runner is None:
+            raise ModelError(f"model {folder}: {no_torch}, and the int8 twin cannot run instead: {why}")
+        torch_runner.note = why
+        return torch_runner
+    from .hardware import cpu_info
+
+    cpu = cpu_info()["model"]
+    try:
+        runner = OnnxRunner(path)
+        reference = load_reference(loaded)
+        result = check(runner, loaded.spec, reference) if reference is not None else None
+    except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        if runtime == "onnx" or torch_runner is None:
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {first})") from None
+        torch_runner.note = f"the int8 twin could not be loaded ({type(e).__name__}), so PyTorch runs"
+        log.warning("%s: cannot be loaded (%s: %s); using PyTorch", path, type(e).__name__, first)
+        return torch_runner
+    if result is None:  # no torch and no reference.npz: nothing to check the twin against
+        message = f"the int8 twin cannot be checked: no {REFERENCE_FILE} in the model folder and {no_torch}"
+        if runtime != "onnx":
+            raise ModelError(f"model {folder}: {message}")
+        log.warning("%s; running it anyway, as asked", message)
+        runner.note = message
+        return runner
+    if result.passed:
+        runner.note = f"checked on this CPU ({cpu}): {result}"
+        return runner
+    message = f"the int8 twin is wrong on this CPU ({cpu}): {result}"
+    if runtime == "onnx":
+        log.warning("%s; running it anyway, as asked", message)
+        runner.note = message
+        return runner
+    if torch_runner is None:
+        raise ModelError(f"model {folder}: {message}, and {no_torch}")
+    log.warning("%s; using PyTorch", message)
+    torch_runner.note = f"{message}, so PyTorch runs"
+    return torch_runner

@@ -1,0 +1,38 @@
+"""ONNX Runtime sessions on the CPU, sized to the cores this process may use.  No Hub and no
+torch import: the face detector's session comes from here too."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+
+def cpu_session(path: Path, threads: int | None = None, spin: bool = True):
+    """An ONNX Runtime CPU session on ``threads`` (default: as many as PyTorch uses, else the
+    usable cores); ``spin=False`` lets its idle threads sleep instead of spin-waiting for the
+    next run, for a session that runs right before another one on the same cores."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def default_threads() -> int:
+    """PyTorch's thread count where it is installed (the two runtimes compared alike), else the usable cores."""
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        return torch.get_num_threads()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def onnx_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True

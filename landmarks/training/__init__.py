@@ -1,0 +1,1 @@
+"""Training and measuring models: recipes, the trainer, evaluation, metrics, plots, refit and pseudo-labels."""
