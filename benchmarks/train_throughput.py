@@ -1,6 +1,6 @@
 """Training images/s of a recipe, end to end (augmentation + forward + backward + update).
 
-    python benchmarks/train_throughput.py [--data ../shared/data/ibug300w] [--recipe pip-v1] [--steps 10]
+    python benchmarks/train_throughput.py [--data ../shared/data/ibug300w] [--recipe pip] [--steps 10]
         [--batch-size N] [--compile] [--precision auto|bf16|fp32|both]
 
 Runs on the device it finds (CUDA when present, else CPU) with the trainer's own
@@ -44,7 +44,7 @@ def main() -> None:
     default_data = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibug300w"
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(default_data))
-    p.add_argument("--recipe", default="pip-v1")
+    p.add_argument("--recipe", default="pip")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--device")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 
+from .core.errors import ArgumentError
 from .data.annotations import DatasetError
 from .core.image_io import ImageError
 
@@ -224,9 +225,26 @@ def main(argv=None) -> int:
 
     try:
         return a.run(a)
-    except (DatasetError, DetectorError, ImageError, ModelError, PushError, DeployError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ArgumentError, DatasetError, DetectorError, ImageError, ModelError, PushError, DeployError) as e:
+        print(f"error: {in_flag_words(e, p)}", file=sys.stderr)
         return 2
+
+
+def in_flag_words(e: Exception, parser: argparse.ArgumentParser) -> str:
+    """A library error about an argument (``ArgumentError``, by its Python name) as the command line says it."""
+    if isinstance(e, ArgumentError):
+        for action in _all_actions(parser):
+            if action.dest == e.argument and action.option_strings:
+                return f"{action.option_strings[-1]}: {e.why}"
+    return str(e)
+
+
+def _all_actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:  # argparse has no public listing of a parser's arguments
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_actions(sub)
 
 
 if __name__ == "__main__":

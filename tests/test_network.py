@@ -76,7 +76,7 @@ def test_a_head_checks_its_loss_and_old_folders_still_load(tmp_path):
 
 
 def test_pip_recipe_trains_and_saves_a_pip_model(data_dir, tmp_path):
-    result = train(TrainConfig(data=str(data_dir), out=str(tmp_path), recipe="pip-v1", limit=120, batch_size=16,
+    result = train(TrainConfig(data=str(data_dir), out=str(tmp_path), recipe="pip", limit=120, batch_size=16,
                                input_size=64, epochs=3, progress=False))
     h = result["history"]
     assert h[-1]["train_loss"] < 0.7 * h[0]["train_loss"]

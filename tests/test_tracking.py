@@ -6,6 +6,7 @@ from landmarks.training.metrics import nme_per_face
 from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.core.geometry import landmark_box
 from pictures import moving_clip, webcam_clip
+from landmarks.inference.stream import LiveStream
 from landmarks.inference.tracking import FaceTracker, _moved
 
 
@@ -104,3 +105,17 @@ def test_unsmoothed_points_are_the_networks_exactly(landmarker):
     assert plain.detections == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         smoothing.faces[0].points = smoothed.points
+
+
+def test_a_live_stream_reports_faces_blinks_and_its_frame_rate(landmarker):
+    ticks = iter(np.arange(0, 10, 0.05))  # the clock read twice a frame: frames 0.1 s apart
+    stream = LiveStream(landmarker, clock=lambda: float(next(ticks)))
+    clip = webcam_clip(1, 6)
+    results = [stream(frame) for frame in clip]
+    assert all(len(r.faces) == 1 and r.blinks == 0 for r in results)
+    assert results[-1].fps == pytest.approx(10.0)  # one frame every 0.1 s
+    # smoothing is on by default and off on request; the tracker's raw faces are the unsmoothed points
+    assert not np.array_equal(results[-1].faces[0].points, stream.tracker.faces[0].points)
+    raw = stream(clip[0], smooth=False)
+    np.testing.assert_array_equal(raw.faces[0].points, stream.tracker.faces[0].points)
+    assert stream(np.full_like(clip[0], 40)).blinks is None  # no face, no count

@@ -1,9 +1,13 @@
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from landmarks.core.errors import ArgumentError
 from landmarks.model.folder import load_network
 from landmarks.training.trainer import TrainConfig, train
 
@@ -84,12 +88,17 @@ def test_final_model_trains_on_all_faces_and_keeps_the_last_epoch(data_dir, tmp_
     roles = [s["role"] for s in json.loads((tmp_path / "best" / "config.json").read_text())["training_data"]]
     assert roles == ["training (all faces, the validation split included)", "initial weights",
                      "before fine-tuning: training and validation"]
-    assert f"fine-tuned from the weights in `{first.name}/best`" in card
+    assert "fine-tuned from the weights of a tutorial v1 model (resnet18)" in card  # not a local run folder's name
 
 
 def test_resume_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+    with pytest.raises(ArgumentError, match="^resume: no checkpoint at"):
         train(tiny(data_dir, tmp_path, resume=True))
+    # the command line names the flag
+    p = subprocess.run([sys.executable, "-m", "train", "--data", str(data_dir), "--out", str(tmp_path), "--resume",
+                        "--limit", "16", "--no-progress"],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("error: --resume: no checkpoint at"), p.stderr
 
 
 class Planted:
@@ -177,7 +186,7 @@ def test_runs_under_torchrun_with_ddp(data_dir, tmp_path):
 
 def test_compiled_training_runs(data_dir, tmp_path):
     """--compile (torch.compile, meant for GPUs) trains and saves like the eager path."""
-    result = train(tiny(data_dir, tmp_path, recipe="pip-v1", epochs=1, limit=64, compile=True))
+    result = train(tiny(data_dir, tmp_path, recipe="pip", epochs=1, limit=64, compile=True))
     assert result["history"][0]["epoch"] == 1 and load_network(tmp_path / "best").head.name == "pip"
 
 
@@ -291,8 +300,8 @@ def test_distillation_runs_resumes_after_a_kill_and_exports(data_dir, tmp_path, 
     assert all(h["teacher_share"] > 0 for h in resumed["history"])  # the teacher labelled the views
     assert f"teacher: {BUNDLED}" in capsys.readouterr().out
     config = json.loads((out / "best" / "config.json").read_text())
-    assert config["arch"] == "mobilenet_v2" and {"name": "pretrained", "role": TEACHER} in config["training_data"]
-    assert "distilled from the model in `pretrained`" in (out / "best" / "README.md").read_text()
+    assert config["arch"] == "mobilenet_v2" and {"name": "full", "role": TEACHER} in config["training_data"]
+    assert "distilled from the bundled `full` model" in (out / "best" / "README.md").read_text()
 
     labels = write_xml(test_records[:16], tmp_path / "calibration.xml")
     folder = export(out, tmp_path / "exported", half=True, int8_labels=labels)

@@ -30,12 +30,13 @@ def main(argv=None) -> int:
                         "a run with validation has picked --epochs)")
     p.add_argument("--limit", type=int, help="use only the first N faces (smoke tests)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="auto (default): bf16 on GPUs and on CPUs with native bf16 where it measures faster, else fp32")
+                   help="auto (default): bf16 on GPUs and on CPUs with native bf16, else fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the training forward (for GPUs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
+    from landmarks.__main__ import in_flag_words
     from landmarks.data.annotations import DatasetError
     from landmarks.training.evaluate import save_report
     from landmarks.model.folder import ModelError
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     try:
         result = train(cfg)
     except (DatasetError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_words(e, p)}", file=sys.stderr)
         return 2
     if not result["main"]:
         return 0

@@ -1,7 +1,7 @@
 """Face-crop geometry shared by training, evaluation and inference.
 
 Boxes: the public convention is (x, y, w, h), top-left corner and size in image pixels,
-as ``Face.box``, ``FaceRecord.box`` and detectors give them.  Crop regions and the
+as ``Face.box``, ``LabelledFace.box`` and detectors give them.  Crop regions and the
 training augmentation work on centred boxes (cx, cy, w, h): ``to_centred`` and
 ``from_centred`` convert, on numpy arrays and torch tensors alike.
 

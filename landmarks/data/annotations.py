@@ -1,6 +1,6 @@
 """Reading 68-point annotations (dlib/iBUG XML files and 300-W ``.pts`` folders) and writing XML.
 
-Every face becomes a :class:`FaceRecord` with 0-based pixel coordinates (pixel
+Every face becomes a :class:`LabelledFace` with 0-based pixel coordinates (pixel
 centres at integers).  Bad input raises :class:`DatasetError` naming the file
 and the problem, so a typo in a path never surfaces as a numpy stack trace.
 """
@@ -22,7 +22,7 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
-class FaceRecord:
+class LabelledFace:
     image: Path  # absolute path of the photo
     box: tuple[float, float, float, float]  # x, y, w, h in image pixels
     points: np.ndarray  # (68, 2) float32, 0-based pixel coordinates
@@ -38,7 +38,7 @@ def _number(value: str | None, what: str, where: str) -> float:
     return out
 
 
-def read_xml(path: str | Path, check_images: bool = True) -> list[FaceRecord]:
+def read_xml(path: str | Path, check_images: bool = True) -> list[LabelledFace]:
     """Faces of a dlib XML file (``<image file=…><box …><part name x y/>×68``).
 
     Image paths are relative to the XML file's folder, as dlib's tools write them.
@@ -54,7 +54,7 @@ def read_xml(path: str | Path, check_images: bool = True) -> list[FaceRecord]:
     images = root.find("images")
     if images is None:
         raise DatasetError(f"{path}: no <images> element; is this a dlib XML file?")
-    records: list[FaceRecord] = []
+    records: list[LabelledFace] = []
     for image_el in images.iter("image"):
         name = image_el.get("file")
         if not name:
@@ -78,13 +78,13 @@ def read_xml(path: str | Path, check_images: bool = True) -> list[FaceRecord]:
             if sorted(by_index) != list(range(NUM_POINTS)):
                 raise DatasetError(f"{where}: part names must be 0..{NUM_POINTS - 1}")
             points = np.array([by_index[i] for i in range(NUM_POINTS)], dtype=np.float32)
-            records.append(FaceRecord(image_path, box, points))  # type: ignore[arg-type]
+            records.append(LabelledFace(image_path, box, points))  # type: ignore[arg-type]
     if not records:
         raise DatasetError(f"{path}: contains no annotated faces")
     return records
 
 
-def write_xml(records: list[FaceRecord], path: str | Path, name: str = "") -> Path:
+def write_xml(records: list[LabelledFace], path: str | Path, name: str = "") -> Path:
     """Write faces as a dlib XML file that :func:`read_xml` reads back: image paths relative to
     the file's folder, as dlib's tools write them (nothing is copied), one ``<image>`` per photo."""
     path = Path(path)
@@ -129,7 +129,7 @@ def read_pts(path: str | Path) -> np.ndarray:
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def read_pts_folder(folder: str | Path) -> list[FaceRecord]:
+def read_pts_folder(folder: str | Path) -> list[LabelledFace]:
     """Faces of a 300-W folder: each ``NAME.pts`` next to its ``NAME.jpg/png``."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -140,19 +140,19 @@ def read_pts_folder(folder: str | Path) -> list[FaceRecord]:
         if image is None:
             raise DatasetError(f"{pts}: no image with the same name next to it")
         points = read_pts(pts)
-        records.append(FaceRecord(image.resolve(), landmark_box(points), points))
+        records.append(LabelledFace(image.resolve(), landmark_box(points), points))
     if not records:
         raise DatasetError(f"{folder}: contains no .pts files")
     return records
 
 
-def read_annotations(path: str | Path) -> list[FaceRecord]:
+def read_annotations(path: str | Path) -> list[LabelledFace]:
     """An XML file or a folder of ``.pts`` files."""
     path = Path(path)
     return read_pts_folder(path) if path.is_dir() else read_xml(path)
 
 
-def split_train_val(records: list[FaceRecord], val_fraction: float = 0.1, seed: int = 0):
+def split_train_val(records: list[LabelledFace], val_fraction: float = 0.1, seed: int = 0):
     """Fixed-seed split by image, so no photo lands on both sides."""
     images = sorted({r.image for r in records})
     order = np.random.default_rng(seed).permutation(len(images))

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..core import geometry
-from .annotations import DatasetError, FaceRecord
+from .annotations import DatasetError, LabelledFace
 from ..core.geometry import landmark_box
 from ..core.image_io import ImageError, to_rgb_array
 from ..core.scheme import NUM_POINTS
@@ -42,7 +42,7 @@ def cache_region(points: np.ndarray) -> tuple[float, float, float, float]:
     return x0 + (side - 1) / 2, y0 + (side - 1) / 2, float(side), float(side)
 
 
-def load_faces(records: list[FaceRecord], progress: bool = True) -> FaceTensors:
+def load_faces(records: list[LabelledFace], progress: bool = True) -> FaceTensors:
     n = len(records)
     images = np.zeros((n, CACHE_SIZE, CACHE_SIZE, 3), np.uint8)
     points = np.zeros((n, NUM_POINTS, 2), np.float32)

@@ -22,6 +22,8 @@ def make_detector(detector="blazeface", min_face: int = 40, scale_factor: float 
     if detector not in DETECTORS:
         raise ValueError(f"detector must be one of {sorted(DETECTORS)} or a callable, not {detector!r}")
     kwargs = {"min_face": min_face}
+    if scale_factor is not None and detector == "blazeface":
+        raise ValueError("scale_factor is a Haar cascade setting (detector 'fast' or 'haar'); BlazeFace has none")
     if scale_factor is not None:
         kwargs["scale_factor"] = scale_factor
     return DETECTORS[detector](**kwargs)

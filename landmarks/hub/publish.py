@@ -11,8 +11,8 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, ModelCardData
 
 from .errors import REPO_ID, short_error
-from ..model.folder import (CED_PLOT, CONFIG, METRICS, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network, named,
-                           upgrade_config)
+from ..model.folder import (CED_PLOT, CONFIG, METRICS, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network, named,
+                           read_config, upgrade_config)
 from ..model.preprocess import Preprocess
 from ..runtime.runners import write_reference
 
@@ -58,6 +58,21 @@ def source_name(path: str | Path) -> str:
     return p.name if p.is_dir() and p.name != "best" else f"{p.parent.name}/{p.name}"
 
 
+def model_name(spec: str | Path) -> str:
+    """A model as its config and card name it: a bundled model by its name (``full``), any
+    other folder by its recipe and backbone -- run folders are local names nobody else knows."""
+    folder = Path(named(spec)).resolve()
+    for name, bundled in NAMED.items():
+        if folder == bundled.resolve():
+            return name
+    config = read_config(model_dir(folder))
+    return f"a {config.get('recipe', 'custom')} v{config.get('recipe_version', 1)} model ({config.get('arch', 'resnet18')})"
+
+
+def _said(model: str) -> str:
+    return f"the bundled `{model}` model" if model in NAMED else model
+
+
 def _extra_data(config: dict) -> str:
     lines = []
     for i, source in enumerate(config.get("training_data") or []):
@@ -66,9 +81,9 @@ def _extra_data(config: dict) -> str:
             continue  # the run's own data: the paragraph above
         earlier = role.startswith(EARLIER)
         if role.removeprefix(EARLIER) == INITIAL_WEIGHTS:
-            lines.append(f"- {'before that, ' if earlier else ''}fine-tuned from the weights in `{name}`")
+            lines.append(f"- {'before that, ' if earlier else ''}fine-tuned from the weights of {_said(name)}")
         elif role.removeprefix(EARLIER) == TEACHER:
-            lines.append(f"- {'before that, ' if earlier else ''}distilled from the model in `{name}`: its points on "
+            lines.append(f"- {'before that, ' if earlier else ''}distilled from {_said(name)}: its points on "
                          "every augmented view were targets beside the ground truth")
         else:
             # an annotation file is recorded as folder/file: the folder names the dataset

@@ -88,9 +88,9 @@ RECIPES = {
 # within the cell; occlusion patches on top of regress-v2's augmentation; longer.
 # Version 2: points are read as the mean over the best cell's neighbourhood (heads.py), in
 # validation too, so the epoch kept is chosen on what users get; training is unchanged.
-RECIPES["pip-v1"] = replace(
+RECIPES["pip"] = replace(
     RECIPES["regress-v2"],
-    name="pip-v1",
+    name="pip",
     version=2,
     head="pip",
     loss="pip",
@@ -100,32 +100,36 @@ RECIPES["pip-v1"] = replace(
 )
 
 
-# Fine-tuning a trained pip-v1 model (train --init FOLDER), optionally with a training-only
-# extra source (--extra): a short cosine from a fifth of pip-v1's rate, and the weights'
+# Fine-tuning a trained pip model (train --init FOLDER), optionally with a training-only
+# extra source (--extra): a short cosine from a fifth of pip's rate, and the weights'
 # moving average (horizon about 200 steps) is what is validated and saved.
-RECIPES["pip-ft"] = replace(RECIPES["pip-v1"], name="pip-ft", lr=2e-4, epochs=10, ema=0.995)
+RECIPES["pip-ft"] = replace(RECIPES["pip"], name="pip-ft", lr=2e-4, epochs=10, ema=0.995)
 
 
 # The light model, distilled from the bundled ResNet18 (train --teacher FOLDER): MobileNetV2 at
-# pip-v1's crop and head, from scratch. Every augmented view is labelled by the teacher, which sees
+# pip's crop and head, from scratch. Every augmented view is labelled by the teacher, which sees
 # it before colour jitter and occlusion (the student learns to see through them). Never mirrored:
 # the teacher's offsets are fitted to unmirrored faces (refit.py), and 300-W's points are not
 # mirror-symmetric. No moving average of the weights: from scratch, the weights move too fast for
 # the averaged batch-norm statistics to fit the averaged weights (at 0.995 the average read
 # validation faces at 58 % NME after 7 epochs, the plain weights at 6.6 %).
 RECIPES["lite-distil"] = replace(
-    RECIPES["pip-v1"],
+    RECIPES["pip"],
     name="lite-distil",
     version=1,
     arch="mobilenet_v2",
     epochs=16,
     distil=0.5,
-    augment=replace(RECIPES["pip-v1"].augment, flip=0.0),
+    augment=replace(RECIPES["pip"].augment, flip=0.0),
 )
+
+
+# earlier names, as older runs and model folders record them
+RENAMED = {"pip-v1": "pip"}
 
 
 def get_recipe(name: str) -> Recipe:
     try:
-        return RECIPES[name]
+        return RECIPES[RENAMED.get(name, name)]
     except KeyError:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}") from None

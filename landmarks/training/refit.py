@@ -17,7 +17,8 @@ import torch
 from tqdm import tqdm
 
 from ..data import augment as A
-from ..data.annotations import DatasetError, FaceRecord, read_annotations
+from ..core.errors import ArgumentError
+from ..data.annotations import DatasetError, LabelledFace, read_annotations
 from ..model.heads import PipHead
 from ..model.folder import ModelError, load_network, read_config
 from ..model.network import LandmarkNet
@@ -33,7 +34,7 @@ JITTER = A.Augment(rotate=15, box_scale=0.1, box_shift=0.05)
 
 
 @torch.no_grad()
-def refit_offsets(model: LandmarkNet, records: list[FaceRecord], jitter: A.Augment = JITTER, passes: int = 3,
+def refit_offsets(model: LandmarkNet, records: list[LabelledFace], jitter: A.Augment = JITTER, passes: int = 3,
                   batch_size: int = 64, progress: bool = True, seed: int = 0) -> None:
     """Replace ``model``'s offset weights (in place) by the least-squares fit to ``records``.
 
@@ -78,17 +79,17 @@ def refit_offsets(model: LandmarkNet, records: list[FaceRecord], jitter: A.Augme
         weight[1:, i], bias[1:, i] = solution[:c].T, solution[c]
 
 
-def refit_folder(src: str | Path, labels: str | Path, dest: str | Path, progress: bool = True) -> Path:
+def refit_folder(src: str | Path, labels: str | Path, out: str | Path, progress: bool = True) -> Path:
     """``src``'s model (a model or run folder) with its offsets refitted on ``labels``' faces,
-    saved to ``dest`` as training saves a model (``export`` then makes it shippable)."""
-    src, dest = model_dir(src), Path(dest)
-    try:  # before the work: a bad --out must not cost the fit
-        dest.mkdir(parents=True, exist_ok=True)
+    saved to ``out`` as training saves a model (``export`` then makes it shippable)."""
+    src, out = model_dir(src), Path(out)
+    try:  # before the work: a bad folder must not cost the fit
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DatasetError(f"--out {dest}: cannot create it ({e.strerror})") from None
+        raise ArgumentError("out", f"{out}: cannot create it ({e.strerror})") from None
     records = read_annotations(labels)  # a bad file fails before the model loads
     sources = [*(read_config(src).get("training_data") or []), {"name": source_name(labels), "role": REFIT}]
     model = load_network(src, training_data=sources)
     refit_offsets(model, records, progress=progress)
-    model.save_pretrained(dest)
-    return dest
+    model.save_pretrained(out)
+    return out

@@ -16,15 +16,15 @@ from itertools import groupby
 import numpy as np
 from tqdm import tqdm
 
-from ..data.annotations import FaceRecord
+from ..data.annotations import LabelledFace
 from ..core.geometry import landmark_box
 from ..core.image_io import to_rgb_array
 from .metrics import nme_per_face
 from ..inference.landmarker import FaceLandmarker
 
 
-def relabel(records: list[FaceRecord], landmarker: FaceLandmarker, refine: int = 1, flip: bool = False,
-            progress: bool = True) -> tuple[list[FaceRecord], np.ndarray]:
+def relabel(records: list[LabelledFace], landmarker: FaceLandmarker, refine: int = 1, flip: bool = False,
+            progress: bool = True) -> tuple[list[LabelledFace], np.ndarray]:
     """The records with the landmarker's points (and their tight boxes), and each face's NME
     (fraction) against its old points: how far the two conventions lie apart."""
     out = []

@@ -5,12 +5,10 @@ every batch (DistributedDataParallel); only rank 0 validates, logs and saves.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +21,13 @@ from tqdm import tqdm
 from ..data import augment as A
 from ..data.annotations import DatasetError, read_annotations, split_train_val
 from ..data.training_faces import FaceTensors, load_faces
-from ..hub.publish import EARLIER, INITIAL_WEIGHTS, TEACHER, TRAINED_ON, TRAINED_ON_ALL, model_card, source_name
-from .metrics import nme_per_face
+from ..hub.publish import EARLIER, INITIAL_WEIGHTS, TEACHER, TRAINED_ON, TRAINED_ON_ALL, model_name, source_name
 from ..model.folder import ModelError, load_folder, named
 from ..model.network import LandmarkNet
-from .plots import plot_training
+from ..core.errors import ArgumentError
 from .recipes import Recipe, get_recipe
+from .run_folder import BEST, LAST, resume, save_checkpoint, save_model_atomically, write_logs
+from .validation import validate
 
 
 @dataclass
@@ -91,24 +90,6 @@ def _train_file(data: str, name: str = "labels_train.xml") -> Path:
     if not p.exists():
         raise DatasetError(f"{p}: dataset path not found")
     return p
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
-
-
-def _save_model_atomically(model: LandmarkNet, folder: Path) -> None:
-    """save_pretrained into a fresh folder, then swap it in: a kill never leaves half a model."""
-    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    model_card(tmp).save(tmp / "README.md")  # the real card, not the mixin's "More Information Needed"
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class Trainer:
@@ -183,9 +164,9 @@ class Trainer:
         if self.cfg.extra:
             out.append({"name": source_name(self.cfg.extra), "role": f"extra, training only, {self.cfg.extra_ratio:g} per training face and epoch"})
         if self.cfg.teacher:
-            out.append({"name": source_name(named(self.cfg.teacher)), "role": TEACHER})
+            out.append({"name": model_name(self.cfg.teacher), "role": TEACHER})
         if self.cfg.init:
-            out.append({"name": source_name(self.cfg.init), "role": INITIAL_WEIGHTS})
+            out.append({"name": model_name(self.cfg.init), "role": INITIAL_WEIGHTS})
             # what the initial weights were trained on, so a chain of runs keeps its whole story
             config = Path(self.cfg.init) / "config.json"
             earlier = json.loads(config.read_text()).get("training_data") or [] if config.is_file() else []
@@ -238,11 +219,11 @@ class Trainer:
         try:
             start = load_network(Path(self.cfg.init))
         except ModelError as e:
-            raise ValueError(f"--init: {e}") from None
+            raise ArgumentError("init", str(e)) from None
         # the network is fully convolutional: weights trained at one input size start another
         same_crop = dataclasses.replace(start.preprocess, size=model.preprocess.size) == model.preprocess
         if start.head.name != model.head.name or not same_crop:
-            raise ValueError(f"--init: {self.cfg.init} has another head or crop than recipe {self.recipe.name} "
+            raise ArgumentError("init", f"{self.cfg.init} has another head or crop than recipe {self.recipe.name} "
                              f"({start.head.name}, {start.preprocess} against {model.head.name}, {model.preprocess})")
         model.load_state_dict(start.state_dict())
 
@@ -300,8 +281,8 @@ class Trainer:
             improved = row["val_nme"] < best or cfg.all_faces  # no held-out faces to choose by: keep the last
             if improved:
                 best = row["val_nme"]
-                _save_model_atomically(judged, self.out / "best")
-            self.write_logs(history)
+                save_model_atomically(judged, self.out / BEST)
+            write_logs(self.out, self.recipe, history)
             self.save_checkpoint(model, opt, epoch, history, best)
             tqdm.write(
                 f"epoch {epoch}: train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  val NME {row['val_nme']:.2f}%"
@@ -310,7 +291,7 @@ class Trainer:
             )
         if self.distributed:
             dist.destroy_process_group()
-        return {"best_val_nme": best, "history": history, "best_dir": str(self.out / "best"), "main": self.main}
+        return {"best_val_nme": best, "history": history, "best_dir": str(self.out / BEST), "main": self.main}
 
     def train_epoch(self, net, opt, loss_fn, train: FaceTensors, epoch: int, gen) -> dict:
         """One pass over the epoch's faces; the log row so far (validation fills the rest)."""
@@ -338,86 +319,24 @@ class Trainer:
         return row
 
     def checkpoint_path(self) -> Path:
-        return self.out / "last.pt"
+        return self.out / LAST
 
     def save_checkpoint(self, model, opt, epoch: int, history: list[dict], best: float) -> None:
-        _atomic_save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "history": history,
-                "best_nme": best,
-                "recipe": self.recipe.to_dict(),
-                "sources": self.sources(),
-                "rng": torch.get_rng_state(),
-                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
-            },
-            self.checkpoint_path(),
-        )
+        save_checkpoint(self.checkpoint_path(), model, opt, self.ema, epoch, history, best, self.recipe, self.sources())
 
     def resume(self, model, opt) -> tuple[int, list[dict], float]:
         """Weights, optimiser and averages from ``last.pt``: (next epoch, history, best val NME)."""
-        path = self.checkpoint_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-        try:
-            # weights_only: tensors, numbers, strings, lists and dicts; a planted pickle runs nothing
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as e:
-            first = (str(e).strip().splitlines() or [""])[0][:160]
-            raise ValueError(f"--resume: {path} is not a readable checkpoint ({type(e).__name__}: {first})") from None
-        # more epochs is fine; fields added to Recipe after the checkpoint default to the old behaviour
-        now = self.recipe.to_dict()
-        saved = {**now, **ckpt["recipe"], "epochs": self.recipe.epochs}
-        saved["augment"] = {**now["augment"], **ckpt["recipe"].get("augment", {})}
-        if saved != now:
-            raise ValueError(f"--resume: {path} was trained with another recipe or settings: {ckpt['recipe']}")
-        if ckpt.get("sources", self.sources()) != self.sources():
-            raise ValueError(f"--resume: {path} was trained on other data: {ckpt['sources']}")
-        model.load_state_dict(ckpt["model"])
-        if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"])
-        return ckpt["epoch"] + 1, ckpt["history"], ckpt["best_nme"]
+        return resume(self.checkpoint_path(), model, opt, self.ema, self.recipe, self.sources(), self.device)
+
+    def validate(self, model, val: FaceTensors, loss_fn) -> tuple[float, np.ndarray]:
+        return validate(model, val, loss_fn, lambda faces, idx: self.batch(faces, idx, A.NO_AUGMENT), self.amp,
+                        self.recipe.preprocess.size)
 
     def lr_at(self, epoch: int) -> float:
         r = self.recipe
         if r.schedule == "cosine":
             return 0.5 * r.lr * (1 + math.cos(math.pi * (epoch - 1) / r.epochs))
         return r.lr
-
-    @torch.no_grad()
-    def validate(self, model, val: FaceTensors, loss_fn) -> tuple[float, np.ndarray]:
-        model.eval()
-        losses, nmes = [], []
-        for start in range(0, len(val), 128):
-            idx = torch.arange(start, min(start + 128, len(val)), device=self.device)
-            x, targets, mats, _ = self.batch(val, idx, A.NO_AUGMENT)
-            with torch.autocast(**self.amp):
-                pred = model(x)
-            losses.append(loss_fn(pred.float(), targets).item() * len(idx))
-            # back to source pixels: the crop is a similarity of the image, so NME is unchanged
-            size = self.recipe.preprocess.size
-            src = targets_to_source(model.decode(pred.float())[0], mats, size)
-            nmes.append(nme_per_face(src.cpu().numpy(), val.points[idx].cpu().numpy()))
-        return sum(losses) / len(val), np.concatenate(nmes)
-
-    def write_logs(self, history: list[dict]) -> None:
-        with open(self.out / "log.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(history[0]))
-            w.writeheader()
-            w.writerows(history)
-        (self.out / "log.json").write_text(json.dumps({"recipe": self.recipe.to_dict(), "epochs": history}, indent=1))
-        plot_training(history, self.out / "curves.png")
-
-
-def targets_to_source(targets: torch.Tensor, matrices: torch.Tensor, size: int) -> torch.Tensor:
-    """Network outputs (B, 68, 2) -> source pixels through the crop maps (B, 2, 3)."""
-    uv = targets * size + (size - 1) / 2
-    return uv @ matrices[:, :, :2].transpose(1, 2) + matrices[:, None, :, 2]
-
 
 def train(cfg: TrainConfig) -> dict:
     return Trainer(cfg).run()

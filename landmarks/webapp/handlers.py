@@ -16,10 +16,9 @@ import numpy as np
 
 from ..face.drawing import draw_faces
 from ..core.image_io import ImageError, to_rgb_array
-from ..face.openness import BlinkCounter, eye_aspect_ratio
 from ..inference.landmarker import Face, FaceLandmarker
 from ..face.records import face_record
-from ..inference.tracking import FaceTracker
+from ..inference.stream import LiveStream
 from ..inference.video import MAX_RATE, VideoError, probe, process_video
 
 DISPLAY_MAX_SIDE = 2048  # the annotated picture sent to the browser; points stay full resolution
@@ -177,57 +176,36 @@ def video_note(path) -> str:
             "it is processed all the same, and the annotated clip (WebM) plays.")
 
 
-@dataclass
-class StreamState:
-    """Carried between webcam frames: the face tracker (and its smoothing) and the frame clock."""
-
-    tracker: FaceTracker | None = None
-    blinks: BlinkCounter | None = None  # the largest face's
-    last_frame: float | None = None
-    fps: float = 0.0
-
-
 def annotate_frame(
-    fl: FaceLandmarker, frame, state: StreamState | None, settings: Settings, mirror: bool = False
-) -> tuple[np.ndarray | None, StreamState, str]:
+    fl: FaceLandmarker, frame, stream: LiveStream | None, settings: Settings, mirror: bool = False
+) -> tuple[np.ndarray | None, LiveStream, str]:
     """One webcam frame (unmirrored, as the camera sees it: an RGB array or an image file's
-    bytes) -> annotated frame (None: nothing new to show), state, status line.
+    bytes) -> annotated frame (None: nothing new to show), the stream, status line.
 
     The model sees the true image; the result is mirrored for display when ``mirror``
     is set, because people expect to see themselves as in a mirror.
     """
-    state = state or StreamState()
+    if stream is None or stream.landmarker is not fl:
+        stream = LiveStream(fl)
     if frame is None:
-        return None, state, "Waiting for the camera…"
+        return None, stream, "Waiting for the camera…"
     try:
         rgb = to_rgb_array(frame, FRAME_MAX_PIXELS)
     except ImageError as e:
         # one bad frame (a glitch, or a client sending junk) must not end the stream
-        return None, state, f"Skipped a bad frame ({e}); the stream goes on."
-    now = time.perf_counter()
-    if state.tracker is None or state.tracker.landmarker is not fl:
-        state.tracker = FaceTracker(fl)
-    state.tracker.smooth = settings.smoothing
-    faces = state.tracker(rgb, now, min_face=settings.min_face)
-    if faces:  # blinks from the points as found (the tracker's raw faces): smoothing would flatten a blink
-        state.blinks = state.blinks or BlinkCounter()
-        state.blinks.update(eye_aspect_ratio(state.tracker.faces[0].points))
-    else:
-        state.blinks = None
-    ms = 1000 * (time.perf_counter() - now)
-    if state.last_frame is not None:
-        dt = now - state.last_frame
-        state.fps = 1 / dt if state.fps == 0 else 0.8 * state.fps + 0.2 / dt
-    state.last_frame = now
+        return None, stream, f"Skipped a bad frame ({e}); the stream goes on."
+    result = stream(rgb, smooth=settings.smoothing, min_face=settings.min_face)
+    faces = list(result.faces)
     if mirror:
         faces = [f.mirrored(rgb.shape[1]) for f in faces]
         rgb = rgb[:, ::-1]
     annotated = draw(rgb, faces, settings)
-    status = f"{state.fps:.1f} fps · {ms:.0f} ms per frame on the server · {len(faces)} face{'s' * (len(faces) != 1)}"
+    status = (f"{result.fps:.1f} fps · {result.ms:.0f} ms per frame on the server · "
+              f"{len(faces)} face{'s' * (len(faces) != 1)}")
     if faces:
         pose = faces[0].head_pose(rgb.shape[1::-1])
-        status += f" · yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}° · {state.blinks.blinks} blinks"
-    return annotated, state, status
+        status += f" · yaw {pose.yaw:+.0f}°, pitch {pose.pitch:+.0f}°, roll {pose.roll:+.0f}° · {result.blinks} blinks"
+    return annotated, stream, status
 
 
 class StreamSlots:
