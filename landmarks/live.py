@@ -18,12 +18,63 @@ from pathlib import Path
 import numpy as np
 
 from .blazeface import WEIGHTS as DETECTOR
-from .model_folder import ONNX_FILE
+from .drawing import REGIONS as COLOURS
+from .model_folder import CONFIG, NAMED, ONNX_FILE
+from .scheme import CLOSED, REGIONS
 
 WEB = Path(__file__).resolve().parent / "web"
 PACKAGE = WEB / "package.json"  # the pinned onnxruntime-web version and the SRI hashes of its files
 CDN = "https://cdn.jsdelivr.net/npm/onnxruntime-web@{version}/dist/"
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+TYPES = {".js": "text/javascript", ".onnx": "application/octet-stream"}
+
+
+def live_folder(server_folder: Path | None) -> Path | None:
+    """The model the page runs: the bundled ``lite`` model (a quarter of ``full``'s download,
+    ``benchmarks/live.py``) when it is there with its int8 twin, else the server's own."""
+    lite = NAMED["lite"]
+    if (lite / ONNX_FILE).is_file():
+        return lite
+    return server_folder if server_folder is not None and (Path(server_folder) / ONNX_FILE).is_file() else None
+
+
+@dataclass(frozen=True)
+class LiveFiles:
+    """The files the app serves the page, by name (content, media type), and the page's
+    settings: where each file is (URLs that name their content, so a browser may keep them
+    for good), how large, the crop settings, the drawing's parts and colours."""
+
+    files: dict
+    config: dict
+
+    @classmethod
+    def of(cls, folder: Path, prefix: str = "/live") -> "LiveFiles":
+        files = {p.name: (p.read_bytes(), TYPES[".js"]) for p in sorted(WEB.glob("*.js"))}
+        files["landmarks.onnx"] = (float_graph(Path(folder) / ONNX_FILE), TYPES[".onnx"])
+        files["detector.onnx"] = (DETECTOR.read_bytes(), TYPES[".onnx"])
+        code = _digest(b"".join(files[n][0] for n in files if n.endswith(".js")))  # one folder: modules import each other
+
+        def url(name):
+            return f"{prefix}/{code if name.endswith('.js') else _digest(files[name][0])}/{name}"
+
+        package = json.loads(PACKAGE.read_text())
+        version = package["dependencies"]["onnxruntime-web"]
+        config = {
+            "script": url("live.js"),
+            "models": {n: {"url": url(f"{n}.onnx"), "bytes": len(files[f"{n}.onnx"][0])} for n in ("landmarks", "detector")},
+            "preprocess": json.loads((Path(folder) / CONFIG).read_text())["preprocess"],
+            "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
+            "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
+        }
+        return cls(files, config)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _colour(point: int) -> str:
+    rgb = next(c for indices, c in COLOURS.values() if point in indices)
+    return "rgb({}, {}, {})".format(*rgb)
 
 
 def float_graph(int8_onnx: Path) -> bytes:
