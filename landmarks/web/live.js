@@ -2,11 +2,13 @@
 // faces). Settings come from #live-root's data-config (landmarks/live.py). Frames never leave
 // the page: the server sends the models once and hears nothing more.
 import { FaceTracker, Landmarker } from "./faces.js";
+import { FaceFilter } from "./smoothing.js";
 
 // a module that uses one SIMD instruction: validates only where WebAssembly has SIMD
 const SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const CACHE = "landmarks-live";
-const live = (window.landmarksLive = { faces: [], frames: 0, state: "idle" });  // read by tests/test_live.py
+// the latest frame, its faces and the tracker, for tests/test_live.py
+const live = (window.landmarksLive = { faces: [], frames: 0, state: "idle", FaceFilter });
 
 const $ = (root, sel) => root.querySelector(sel);
 const say = (root, text) => { $(root, "#live-status").textContent = text; };
@@ -80,7 +82,7 @@ async function run(root) {
   const canvas = $(root, "#live-canvas"), ctx = canvas.getContext("2d");
   const work = new OffscreenCanvas(video.videoWidth, video.videoHeight).getContext("2d", { willReadFrequently: true });
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-  live.state = "running";
+  Object.assign(live, { state: "running", tracker });
   const times = [], stamps = [];
   const step = async (now, meta) => {
     if (!root.isConnected || root.offsetParent === null) {  // tab left: the camera goes off
