@@ -63,9 +63,10 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
         raise DeployError(f"{root} has no {', '.join(missing)}: deploy from a checkout of the repository")
     files = {name: root / name for name in TOP_FILES}
     files.update({f"{PACKAGE}/{p.name}": p for p in sorted((root / PACKAGE).glob("*.py"))})
-    # the public-domain pictures the app's examples are made from; the face detector's weights; the page's style sheet
-    for folder in ("pictures", "detectors", "static"):
-        files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*"))})
+    # the public-domain pictures the app's examples are made from; the face detector's weights; the page's style
+    # sheet; the Live tab's scripts and pins (not web/node_modules: the page loads ONNX Runtime Web from its CDN)
+    for folder in ("pictures", "detectors", "static", "web"):
+        files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*")) if p.is_file()})
     for name, folder in NAMED.items() if bundled else ():  # the bundled models, full and lite
         pretrained = root / PACKAGE / folder.name
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]

@@ -33,8 +33,8 @@ def app_files() -> set[str]:
     README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
             *(f"landmarks/{p.name}" for p in (ROOT / "landmarks").glob("*.py")),
-            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static")
-              for p in (ROOT / "landmarks" / d).glob("*"))}
+            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static", "web")
+              for p in (ROOT / "landmarks" / d).glob("*") if p.is_file())}
 
 
 def space_holds(api, space, before: set[str], weights: bool) -> int:
