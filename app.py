@@ -11,6 +11,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import html
 import io
 import json
 import os
@@ -26,7 +27,8 @@ from gradio.data_classes import ImageData
 from PIL import Image
 from pydantic import field_serializer
 from starlette.middleware import Middleware
-from starlette.responses import PlainTextResponse
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from landmarks.webapp import scratch
 from landmarks.webapp.handlers import (BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video,
@@ -37,6 +39,7 @@ from landmarks.model.folder import ModelError
 from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.face.records import to_csv
 from landmarks.core.samples import write_examples
+from landmarks.webapp.live import LiveFiles, live_folder
 
 MAX_UPLOAD_MB = 50  # the largest image file taken, uploaded or inline (a phone photo is 2-15 MB)
 PHOTO_WORKERS = 2  # photos processed at once: the detector and the network use both cores of a Space
@@ -237,6 +240,32 @@ class BodyLimit:
             await refusal(scope, receive, send)
 
 
+class LiveAssets:
+    """ASGI middleware serving the Live tab's files (``landmarks.webapp.live``) at ``/live/<hash>/<name>``:
+    the URL names the content, so browsers keep them for good.  Under a login only a logged-in
+    page gets them, as any other file of the app (Gradio's session cookie, read defensively)."""
+
+    def __init__(self, app, files: LiveFiles, auth: bool):
+        self.app, self.files, self.auth = app, files.files, auth
+
+    async def __call__(self, scope, receive, send):
+        parts = scope["path"].split("/") if scope["type"] == "http" else []
+        if len(parts) != 4 or parts[1] != "live" or scope["method"] not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        found = self.files.get(parts[3])
+        if found is None or (self.auth and not self.logged_in(scope)):
+            return await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
+        body, kind = found
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+        await Response(body if scope["method"] == "GET" else b"", media_type=kind, headers=headers)(scope, receive, send)
+
+    def logged_in(self, scope) -> bool:
+        gradio_app = scope.get("app")
+        cookies = Request(scope).cookies
+        tokens = getattr(gradio_app, "tokens", {})
+        return any(cookies.get(name) in tokens for name in cookies if name.startswith("access-token"))
+
+
 def private_folder() -> Path:
     """This process's own temporary folder, made the folder of Gradio's cache (uploads,
     results) and of the examples: ``/gradio_api/file=`` then serves only this process's
@@ -249,7 +278,11 @@ def private_folder() -> Path:
     return folder
 
 
-def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
+LIVE_NOTE = ("**Runs in your browser:** the camera's frames stay on this device; the server only sent the models. "
+             "The Webcam tab runs them on the server instead (frames go there).")
+
+
+def build(fl: FaceLandmarker, model_note: str, examples: Path, live: LiveFiles | None = None) -> gr.Blocks:
     slots = StreamSlots(WEBCAM_SLOTS)
 
     def settings(box, indices, smooth, min_face, axes):
@@ -331,6 +364,14 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path) -> gr.Blocks:
                 trigger_mode="always_last",
             ).then(active, downloads := [picture_file, json_file, csv_file], downloads, api_visibility="private", queue=False,
                    show_progress="hidden")
+        if live is not None:
+            with gr.Tab("Live", id="live"):
+                gr.Markdown(LIVE_NOTE, elem_id="live-note")
+                # the page's own script (landmarks/web/live.js) fills this in; the frames never reach Python
+                gr.HTML(f'<div id="live-root" data-config="{html.escape(json.dumps(live.config))}">'
+                        '<div id="live-load"><span></span><progress></progress></div>'
+                        '<canvas id="live-canvas" width="640" height="480"></canvas>'
+                        '<div id="live-status">Starting the camera…</div></div>', elem_id="live")
         with gr.Tab("Webcam", id="webcam"):
             with gr.Row():
                 camera = ImageInput(
@@ -424,15 +465,19 @@ def main(argv=None) -> None:
     scratch.keep_trimmed(folder, CACHE_MAX_MB * 2**20, keep=[examples])
     # a stop (SIGTERM: a Space, systemd, a test) exits through atexit, which removes the folder
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo = build(fl, note, examples)
+    folder_for_page = live_folder(fl.loaded.folder)
+    live = LiveFiles.of(folder_for_page) if folder_for_page is not None else None
+    demo = build(fl, note, examples, live)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         demo.launch(server_name=a.host, server_port=a.port, share=a.share, prevent_thread_lock=True,
                     allowed_paths=[str(examples)], max_file_size=f"{MAX_UPLOAD_MB}mb",
-                    app_kwargs={"middleware": [Middleware(BodyLimit, limit=BODY_LIMIT)]},
-                    auth=tuple(auth.split(":", 1)) if auth else None, i18n=BUTTON_TEXT, css_paths=[STYLE])
+                    app_kwargs={"middleware": [Middleware(BodyLimit, limit=BODY_LIMIT),
+                                               *([Middleware(LiveAssets, files=live, auth=bool(auth))] if live else [])]},
+                    auth=tuple(auth.split(":", 1)) if auth else None, i18n=BUTTON_TEXT, css_paths=[STYLE],
+                    head=f'<script type="module" src="{live.config["script"]}"></script>' if live else None)
     print(f"Serving on {demo.local_url}" + (" (login required)" if auth else ""), flush=True)
     if a.share:
         if demo.share_url:

@@ -32,9 +32,9 @@ def app_files() -> set[str]:
     """The app, the library's modules and data folders (the page's style sheet among them), requirements and
     README (.gitattributes is the Hub's own)."""
     return {".gitattributes", "README.md", "app.py", "requirements.txt",
-            *(p.relative_to(ROOT).as_posix() for p in (ROOT / "landmarks").rglob("*.py")),
-            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static")
-              for p in (ROOT / "landmarks" / d).glob("*"))}
+            *(p.relative_to(ROOT).as_posix() for p in (ROOT / "landmarks").rglob("*.py") if "node_modules" not in p.parts),
+            *(f"landmarks/{d}/{p.name}" for d in ("pictures", "detectors", "static", "web")
+              for p in (ROOT / "landmarks" / d).glob("*") if p.is_file())}
 
 
 def space_holds(api, space, before: set[str], weights: bool) -> int:

@@ -62,10 +62,12 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
     if missing:
         raise DeployError(f"{root} has no {', '.join(missing)}: deploy from a checkout of the repository")
     files = {name: root / name for name in TOP_FILES}
-    files.update({p.relative_to(root).as_posix(): p for p in sorted((root / PACKAGE).rglob("*.py"))})
-    # the public-domain pictures the app's examples are made from; the face detector's weights; the page's style sheet
-    for folder in ("pictures", "detectors", "static"):
-        files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*"))})
+    # the library's modules (not web/node_modules: the page loads ONNX Runtime Web from its CDN)
+    files.update({p.relative_to(root).as_posix(): p for p in sorted((root / PACKAGE).rglob("*.py")) if "node_modules" not in p.parts})
+    # the public-domain pictures the app's examples are made from; the face detector's weights; the page's style
+    # sheet; the Live tab's scripts and pins
+    for folder in ("pictures", "detectors", "static", "web"):
+        files.update({f"{PACKAGE}/{folder}/{p.name}": p for p in sorted((root / PACKAGE / folder).glob("*")) if p.is_file()})
     for name, folder in NAMED.items() if bundled else ():  # the bundled models, full and lite
         pretrained = root / PACKAGE / folder.name
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]
