@@ -3,13 +3,14 @@ webcam clips with known motion, non-faces, Y4M files for Chromium's fake camera.
 ``tests/`` and ``benchmarks/`` only, so they do not ship with the package."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from landmarks.core.image_io import to_rgb_array
-from landmarks.core.samples import portrait_path, second_portrait, write_examples  # noqa: F401 (one place for all pictures)
-from landmarks.core.samples import portrait
+# the shipped pictures too, so that tests and benchmarks take every picture from here
+from landmarks.core.samples import portrait, portrait_path, second_portrait, write_examples  # noqa: F401
 
 
 def group_photo(faces: int, width: int = 640, height: int = 480) -> np.ndarray:
@@ -124,3 +125,14 @@ def non_faces() -> list[tuple[str, np.ndarray, tuple[float, float, float, float]
     for name, img in patterns.items():
         out.append((name, np.repeat(img.astype(np.uint8)[:, :, None], 3, axis=2), (28, 28, 200, 200)))
     return out
+
+
+def write_y4m(path: str | Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """A raw video clip of RGB frames: what Chromium's fake camera
+    (``--use-file-for-fake-video-capture``) plays, in a loop."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return Path(path)

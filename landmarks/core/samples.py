@@ -74,14 +74,3 @@ def write_examples(folder: str | Path) -> list[Path]:
         out.append(folder / name)
         cv2.imwrite(str(out[-1]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return out
-
-
-def write_y4m(path: str | Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """A raw video clip of RGB frames: what Chromium's fake camera
-    (``--use-file-for-fake-video-capture``) plays, in a loop."""
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return Path(path)
