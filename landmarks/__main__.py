@@ -6,20 +6,19 @@ import json
 import sys
 from pathlib import Path
 
-
 from .core.errors import ArgumentError
-from .data.annotations import DatasetError
 from .core.image_io import ImageError
+from .data.annotations import DatasetError
 
 MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
               "(default: the bundled full model)")
 
 
 def _evaluate(a) -> int:
-    from .training.evaluate import evaluate, save_report
-    from .model.folder import ModelError, named
-    from .training.plots import plot_ced
     from .inference.landmarker import FaceLandmarker
+    from .model.folder import ModelError, named
+    from .training.evaluate import evaluate, save_report
+    from .training.plots import plot_ced
 
     if a.save:
         if not a.model or not Path(named(a.model)).is_dir():
@@ -46,10 +45,10 @@ def _predict(a) -> int:
     import cv2
     from tqdm import tqdm
 
-    from .face.drawing import draw_faces
     from .core.image_io import to_rgb_array
-    from .inference.landmarker import FaceLandmarker
+    from .face.drawing import draw_faces
     from .face.records import face_record
+    from .inference.landmarker import FaceLandmarker
     from .inference.video import VIDEO_SUFFIXES, VideoError, process_video
 
     files = []
@@ -218,9 +217,9 @@ def main(argv=None) -> int:
                     help="install no torch in the Space (lighter, starts sooner): the model's checked int8 twin runs")
     de.set_defaults(run=_deploy)
     a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
+    from .detection.base import DetectorError
     from .hub.deploy import DeployError
     from .hub.publish import PushError
-    from .detection.base import DetectorError
     from .model.folder import ModelError
 
     try:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from landmarks.core.image_io import to_rgb_array
+
 # the shipped pictures too, so that tests and benchmarks take every picture from here
 from landmarks.core.samples import portrait, portrait_path, second_portrait, write_examples  # noqa: F401
 

@@ -3,11 +3,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pictures as sample_pictures
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import pictures as sample_pictures
+
 @pytest.fixture(scope="module")
 def client(app_server):
     return Client(app_server.url, verbose=False)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
+from landmarks.core.scheme import FLIP_PERMUTATION
 from landmarks.data import augment as A
 from landmarks.data.training_faces import load_faces
-from landmarks.core.scheme import FLIP_PERMUTATION
 
 SIZE = 224
 DOTS = (0, 8, 16, 19, 30, 36, 45, 48, 54, 57)  # jaw, brow, nose, eye corners, mouth

@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pictures as sample_pictures
 import pytest
+from conftest import open_page
 from PIL import Image
 
-from conftest import open_page
-import pictures as sample_pictures
 from landmarks.detection.haar import HaarDetector
 from landmarks.face.drawing import REGIONS
 

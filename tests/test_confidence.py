@@ -1,13 +1,13 @@
 """The bundled model's face confidence: real faces pass, the cascade's kind of mistakes do not."""
 import numpy as np
 import pytest
+from pictures import non_faces
 
 from landmarks.core.geometry import landmark_box
+from landmarks.core.image_io import to_rgb_array
 from landmarks.detection.base import to_landmark_boxes
 from landmarks.detection.haar import HAAR_TO_LANDMARK_BOX
-from landmarks.core.image_io import to_rgb_array
 from landmarks.inference.landmarker import MIN_SCORE, FaceLandmarker
-from pictures import non_faces
 
 
 @pytest.fixture(scope="module")

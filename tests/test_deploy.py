@@ -12,15 +12,15 @@ from urllib.request import urlopen
 
 import huggingface_hub
 import pytest
+from conftest import ROOT, free_port, without_torch
 from gradio_client import Client, handle_file
+from hub_standin import HubStandIn
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 
-from conftest import ROOT, free_port, without_torch
-from hub_standin import HubStandIn
-from landmarks.hub import deploy as dep
 from landmarks.__main__ import main
-from landmarks.model.folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
 from landmarks.core.samples import portrait_path
+from landmarks.hub import deploy as dep
+from landmarks.model.folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
 
 MODEL = "bob/face-landmarks"
 # both bundled models, full and lite

@@ -1,20 +1,20 @@
 """The default detector path of ``FaceLandmarker`` (BlazeFace): real faces are found with
 their points on the face, tilted, tiny and image-filling ones too; things that are not faces
 give nothing; the cascades and user detectors can still be picked."""
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import pytest
+from pictures import non_faces, portrait
 
 from landmarks.core.geometry import landmark_box
-from concurrent.futures import ThreadPoolExecutor
-
-from landmarks.detection.blazeface import BlazeFaceDetector
-from landmarks.detection.base import DetectorError, iou
-from landmarks.detection.haar import FastDetector, HaarDetector
-from landmarks.detection.detectors import make_detector
 from landmarks.core.image_io import to_rgb_array
+from landmarks.detection.base import DetectorError, iou
+from landmarks.detection.blazeface import BlazeFaceDetector
+from landmarks.detection.detectors import make_detector
+from landmarks.detection.haar import FastDetector, HaarDetector
 from landmarks.inference.landmarker import FaceLandmarker
-from pictures import non_faces, portrait
 
 
 @pytest.fixture(scope="module")

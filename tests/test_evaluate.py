@@ -2,15 +2,15 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_landmarks
-from landmarks.data.annotations import write_xml
+
 from landmarks.core.geometry import landmark_box
-from landmarks.training.evaluate import evaluate
-from landmarks.runtime.hardware import cpu_line
 from landmarks.core.image_io import to_rgb_array
-from landmarks.model.folder import ModelError, load_network
+from landmarks.data.annotations import write_xml
 from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.model.folder import ModelError, load_network
+from landmarks.runtime.hardware import cpu_line
+from landmarks.training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from landmarks.core import geometry
+from landmarks.core.scheme import FLIP_PERMUTATION, NUM_POINTS, REGIONS
 from landmarks.face.alignment import TEMPLATE_112, alignment_matrix, five_points
-from landmarks.model.heads import PipHead, RegressHead
-from landmarks.training.metrics import nme_per_face, summarize
-from landmarks.model.folder import check_config, upgrade_config
 from landmarks.face.openness import BlinkCounter, eye_aspect_ratio, mouth_aspect_ratio
 from landmarks.face.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, head_pose
+from landmarks.model.folder import check_config, upgrade_config
+from landmarks.model.heads import PipHead, RegressHead
 from landmarks.model.preprocess import Preprocess
-from landmarks.core.scheme import FLIP_PERMUTATION, NUM_POINTS, REGIONS
+from landmarks.training.metrics import nme_per_face, summarize
 
 
 def synthetic_face(rng=None) -> np.ndarray:
@@ -187,8 +187,8 @@ def test_config_upgrade_and_bounds():
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():
-    from landmarks.model.heads import HEADS
     from landmarks.model.folder import _CONFIG_BOUNDS, HEADS_WITH_CONFIDENCE
+    from landmarks.model.heads import HEADS
 
     assert set(HEADS) == _CONFIG_BOUNDS["head"]
     assert set(PipHead.readouts) == _CONFIG_BOUNDS["readout"]
@@ -238,3 +238,65 @@ def test_scratch_folders_are_private_swept_and_kept_under_a_size(tmp_path):
     assert scratch.disk_bytes(folder) == 6000
     assert scratch.trim(folder, 3500, keep=[folder / "examples"]) == 3000
     assert sorted(p.name for p in folder.iterdir()) == ["examples", "r3", "r4"]
+
+
+def _module_imports(path, package):
+    """The landmarks modules a module imports at its top level (not inside functions)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join([*base, node.module] if node.module else base) if node.level else node.module or ""
+            if target.startswith("landmarks"):
+                for alias in node.names:  # ``from . import x`` imports the module x
+                    out.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in _MODULES else target)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("landmarks"))
+    return {m for m in out if m in _MODULES}
+
+
+_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1] / "landmarks"
+_MODULES = {".".join(("landmarks", *p.relative_to(_ROOT).with_suffix("").parts)).removesuffix(".__init__"): p
+            for p in _ROOT.rglob("*.py") if "node_modules" not in p.parts}
+
+
+def test_the_package_has_no_import_cycle_and_its_layers_show():
+    graph = {}
+    for name, path in _MODULES.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        graph[name] = _module_imports(path, package)
+    assert len(graph["landmarks.inference.landmarker"]) > 5  # the scan sees imports
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for dep in graph[node]:
+            assert state.get(dep) != "open", f"import cycle: {' -> '.join([*stack, node, dep])}"
+            if dep not in state:
+                visit(dep, [*stack, node])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    roots = [n for n, p in _MODULES.items() if p.parent == _ROOT]  # modules at the root, not sub-packages
+    assert len(roots) <= 10, roots
+    inits = [p for n, p in _MODULES.items() if p.name == "__init__.py" and n != "landmarks"]
+    assert inits and all(not _module_imports(p, n) for n, p in _MODULES.items() if p in inits)  # no heavy __init__
+
+
+def test_the_face_detector_loads_neither_torch_nor_the_hub_client():
+    import subprocess
+    import sys
+
+    code = ("import sys, landmarks.detection.blazeface, landmarks.inference.landmarker; "
+            "print(sorted(m for m in ('torch', 'huggingface_hub', 'matplotlib') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_ROOT.parent)
+    assert p.returncode == 0, p.stderr
+    # the landmarker resolves Hub models, so it loads the client; the detector alone loads neither
+    code = "import sys, landmarks.detection.blazeface; print(sorted(m for m in ('torch', 'huggingface_hub', 'matplotlib') if m in sys.modules))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_ROOT.parent)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr

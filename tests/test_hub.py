@@ -7,15 +7,15 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
-from huggingface_hub import HfApi, ModelCard, hf_hub_download
-
 from conftest import ROOT, AppServer, open_page
 from hub_standin import HubStandIn
-from landmarks.hub import resolve as hub_resolve
-from landmarks.hub import publish
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
 from landmarks.core.geometry import landmark_box
-from landmarks.model.folder import ModelError, load_folder, load_network
+from landmarks.hub import publish
+from landmarks.hub import resolve as hub_resolve
 from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.model.folder import ModelError, load_folder, load_network
 from landmarks.training.trainer import TrainConfig, train
 
 REPO = "alice/face-landmarks"

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
+from hub_standin import HubStandIn  # noqa: E402
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download  # noqa: E402
 from huggingface_hub.errors import (  # noqa: E402
     EntryNotFoundError,
@@ -14,8 +15,6 @@ from huggingface_hub.errors import (  # noqa: E402
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-
-from hub_standin import HubStandIn  # noqa: E402
 
 TOKEN = HubStandIn.TOKEN
 REPO = "standin/landmarks-model"

@@ -6,13 +6,13 @@ import json
 import time
 
 import numpy as np
+import pictures as sample_pictures
 import pytest
+from conftest import ROOT, open_page
 from PIL import Image
 
-from conftest import ROOT, open_page
-from landmarks.webapp import live
-import pictures as sample_pictures
 from landmarks.core.geometry import landmark_box
+from landmarks.webapp import live
 
 DIST = ROOT / "landmarks" / "web" / "node_modules" / "onnxruntime-web" / "dist"
 STATUS = "document.querySelector('#live-status')?.innerText || ''"

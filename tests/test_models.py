@@ -3,10 +3,10 @@ full) load wherever a model is taken, and ``lite`` finds real test faces with it
 import numpy as np
 import pytest
 
-from landmarks.training.evaluate import evaluate
 from landmarks.core.geometry import landmark_box
-from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
 from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
+from landmarks.training.evaluate import evaluate
 
 # The bundled lite model (runs liteA + liteB) reads these 111 faces at 4.05 % (4.20 on all 554):
 # a model that lost its training would be far above this; the target is 3.35 on all 554.

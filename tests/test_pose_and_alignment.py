@@ -3,13 +3,13 @@ import cv2
 import numpy as np
 import pytest
 
-from landmarks.face.alignment import TEMPLATE_112, five_points
 from landmarks.core.geometry import landmark_box
 from landmarks.core.image_io import to_rgb_array
+from landmarks.core.samples import portrait
+from landmarks.face.alignment import TEMPLATE_112, five_points
 from landmarks.face.openness import BlinkCounter, eye_aspect_ratio
 from landmarks.face.pose import head_pose
 from landmarks.inference.landmarker import FaceLandmarker
-from landmarks.core.samples import portrait
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT
 
 LIMIT = 10 * 10**6  # the Hub's limit is 10 MiB; 10 MB leaves a margin

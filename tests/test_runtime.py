@@ -9,17 +9,16 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import ROOT, without_torch
 from onnx import numpy_helper
 
-from conftest import ROOT, without_torch
-
 from landmarks.core.geometry import landmark_box
-from landmarks.runtime.hardware import cpu_line
-from landmarks.training.metrics import nme_per_face
-from landmarks.model.folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
-from landmarks.inference.landmarker import FaceLandmarker
-from landmarks.runtime.runners import compute_reference
 from landmarks.core.samples import portrait_path
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.model.folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
+from landmarks.runtime.hardware import cpu_line
+from landmarks.runtime.runners import compute_reference
+from landmarks.training.metrics import nme_per_face
 
 
 def test_bundled_model_runs_on_int8_onnx_by_default():

@@ -15,12 +15,12 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+import pictures as sample_pictures
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-import pictures as sample_pictures
 from landmarks.webapp.handlers import BUSY
 
 UPLOADS = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")

@@ -1,13 +1,13 @@
 """Webcam path: faces followed from frame to frame, the detector only now and then."""
 import numpy as np
 import pytest
-
-from landmarks.training.metrics import nme_per_face
-from landmarks.inference.landmarker import FaceLandmarker
-from landmarks.core.geometry import landmark_box
 from pictures import moving_clip, webcam_clip
+
+from landmarks.core.geometry import landmark_box
+from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.inference.stream import LiveStream
 from landmarks.inference.tracking import FaceTracker, _moved
+from landmarks.training.metrics import nme_per_face
 
 
 @pytest.fixture(scope="module")

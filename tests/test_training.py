@@ -233,11 +233,12 @@ def test_refit_recovers_spoilt_offsets_from_the_features_alone(data_dir, tmp_pat
     model with its offsets zeroed misses every point; refitted on 300 training faces, it is about
     as good as shipped, its confidence is untouched, and its config names the refit."""
     from conftest import run_landmarks
+
     from landmarks.data.annotations import read_xml, write_xml
-    from landmarks.training.evaluate import evaluate
-    from landmarks.model.folder import BUNDLED
-    from landmarks.inference.landmarker import FaceLandmarker
     from landmarks.hub.publish import REFIT
+    from landmarks.inference.landmarker import FaceLandmarker
+    from landmarks.model.folder import BUNDLED
+    from landmarks.training.evaluate import evaluate
 
     spoilt = load_network(BUNDLED)
     n = spoilt.num_points
@@ -277,9 +278,9 @@ def test_distillation_runs_resumes_after_a_kill_and_exports(data_dir, tmp_path, 
     import time
 
     from landmarks.data.annotations import write_xml
-    from landmarks.model.folder import BUNDLED
-    from landmarks.inference.landmarker import FaceLandmarker
     from landmarks.hub.publish import TEACHER, export
+    from landmarks.inference.landmarker import FaceLandmarker
+    from landmarks.model.folder import BUNDLED
 
     out = tmp_path / "lite"
     with pytest.raises(ValueError, match="learns from a teacher"):

@@ -7,11 +7,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from landmarks.core.image_io import to_rgb_array
-from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.face.records import CSV_COLUMNS, RAW_COLUMNS
+from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.inference.video import VideoError, probe, process_video
 
 

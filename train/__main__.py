@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from pathlib import Path
 
 from landmarks.training.recipes import RECIPES  # plain data: --help answers before torch is imported
@@ -38,9 +37,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     from landmarks.__main__ import in_flag_words
     from landmarks.data.annotations import DatasetError
-    from landmarks.training.evaluate import save_report
-    from landmarks.model.folder import ModelError
     from landmarks.hub.publish import PushError, push
+    from landmarks.model.folder import ModelError
+    from landmarks.training.evaluate import save_report
     from landmarks.training.trainer import TrainConfig, train
 
     cfg = TrainConfig(

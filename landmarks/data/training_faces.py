@@ -14,10 +14,10 @@ import torch
 from tqdm import tqdm
 
 from ..core import geometry
-from .annotations import DatasetError, LabelledFace
 from ..core.geometry import landmark_box
 from ..core.image_io import ImageError, to_rgb_array
 from ..core.scheme import NUM_POINTS
+from .annotations import DatasetError, LabelledFace
 
 CONTEXT = 2.0
 CACHE_SIZE = 320

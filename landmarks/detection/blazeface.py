@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import DetectorError
 from ..core.geometry import from_centred
 from ..runtime.sessions import cpu_session
+from .base import DetectorError
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "detectors" / "blazeface_full_range.onnx"
 STRIDE = 4  # one anchor per 4 x 4 input pixels

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..core.scheme import CLOSED, NUM_POINTS, REGIONS as PARTS
+from ..core.scheme import CLOSED, NUM_POINTS
+from ..core.scheme import REGIONS as PARTS
 
 # colours (RGB) of the face's parts, by group
 REGIONS = {

@@ -14,7 +14,6 @@ import numpy as np
 from ..core.scheme import REGIONS
 
 
-
 def _ratio(p: np.ndarray, corners: tuple[int, int], pairs: list[tuple[int, int]]) -> float:
     width = np.linalg.norm(p[corners[0]] - p[corners[1]])
     heights = sum(np.linalg.norm(p[a] - p[b]) for a, b in pairs)

@@ -12,9 +12,9 @@ import io
 
 import numpy as np
 
+from ..core.scheme import NUM_POINTS
 from .openness import eye_aspect_ratio, mouth_aspect_ratio
 from .pose import head_pose
-from ..core.scheme import NUM_POINTS
 
 CSV_COLUMNS = ["frame", "time_s", "face", "score", "box_x", "box_y", "box_w", "box_h", "yaw", "pitch", "roll",
                "eye_aspect_ratio", "mouth_aspect_ratio"] + [f"{a}{i}" for i in range(1, NUM_POINTS + 1) for a in "xy"]

@@ -17,10 +17,10 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from .errors import REPO_ID, http_status, short_error
 from ..model.folder import INFERENCE_FILES as MODEL_FILES  # the folder module imports torch only to build a network
 from ..model.folder import NAMED, ONNX_FILE, REFERENCE_FILE
 from ..model.folder import REQUIRED_FILES as REQUIRED_MODEL_FILES
+from .errors import REPO_ID, http_status, short_error
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: app.py, requirements.txt, README.md, landmarks/
 PACKAGE = "landmarks"

@@ -10,11 +10,23 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, ModelCardData
 
-from .errors import REPO_ID, short_error
-from ..model.folder import (CED_PLOT, CONFIG, METRICS, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS, ModelError, load_network, named,
-                           read_config, upgrade_config)
+from ..model.folder import (
+    CED_PLOT,
+    CONFIG,
+    METRICS,
+    NAMED,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    WEIGHTS,
+    ModelError,
+    load_network,
+    named,
+    read_config,
+    upgrade_config,
+)
 from ..model.preprocess import Preprocess
 from ..runtime.runners import write_reference
+from .errors import REPO_ID, short_error
 
 RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels with the model
 

@@ -18,7 +18,17 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from ..model.folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS, LoadedModel, ModelError, load_folder
+from ..model.folder import (
+    BUNDLED,
+    CONFIG,
+    NAMED,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    WEIGHTS,
+    LoadedModel,
+    ModelError,
+    load_folder,
+)
 from .errors import REPO_ID, http_status, short_error
 
 

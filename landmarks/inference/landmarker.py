@@ -8,15 +8,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..core import geometry
-from ..detection.haar import HAAR_TO_LANDMARK_BOX
-from ..detection.base import iou, to_landmark_boxes
-from ..detection.detectors import make_detector
 from ..core.geometry import landmark_box
 from ..core.image_io import to_rgb_array
+from ..core.scheme import FLIP_PERMUTATION
+from ..detection.base import iou, to_landmark_boxes
+from ..detection.detectors import make_detector
+from ..detection.haar import HAAR_TO_LANDMARK_BOX
 from ..hub.resolve import resolve
 from ..model.folder import LoadedModel, ModelSpec, torch_installed
 from ..runtime.runners import make_runner
-from ..core.scheme import FLIP_PERMUTATION
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .preprocess import Preprocess
 from ..core.scheme import NUM_POINTS
+from .preprocess import Preprocess
 
 BUNDLED = Path(__file__).resolve().parents[1] / "pretrained"  # the `full` model
 BUNDLED_LITE = Path(__file__).resolve().parents[1] / "pretrained_lite"

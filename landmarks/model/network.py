@@ -9,9 +9,9 @@ import torchvision
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from ..core.scheme import NUM_POINTS
 from .heads import make_head
 from .preprocess import Preprocess
-from ..core.scheme import NUM_POINTS
 
 # The backbones, by the name config.json stores. mobilenet_v2 is the light one: its stride-32
 # map without the last 1x1 expansion (320 channels), 1.9 M parameters against ResNet18's 11.3 M;

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 
 from ..core import geometry
+
+
 @dataclass(frozen=True)
 class Preprocess:
     size: int = 224  # the square input's side, pixels

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.annotations import read_annotations
 from ..core.geometry import landmark_box
 from ..core.image_io import to_rgb_array
-from ..model.network import LandmarkNet
+from ..data.annotations import read_annotations
 from ..model.folder import ONNX_FILE
+from ..model.network import LandmarkNet
 
 
 class _Predict(nn.Module):
@@ -77,7 +77,13 @@ def _float_nodes(graph, arch: str) -> list[str]:
 def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Path:
     """Write ``folder/model.int8.onnx``; returns its path."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = model.float().cpu().eval()

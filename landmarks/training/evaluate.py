@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data.annotations import read_annotations
 from ..core.geometry import landmark_box
-from ..detection.base import match_detections
-from ..model.folder import CED_PLOT, METRICS
-from ..hub.publish import model_card
-from ..runtime.hardware import cpu_line
 from ..core.image_io import to_rgb_array
+from ..data.annotations import read_annotations
+from ..detection.base import match_detections
+from ..hub.publish import model_card
+from ..inference.landmarker import FaceLandmarker
+from ..model.folder import CED_PLOT, METRICS
+from ..runtime.hardware import cpu_line
 from .metrics import nme_per_face, summarize
 from .plots import plot_ced
-from ..inference.landmarker import FaceLandmarker
 
 
 def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bool = True, flip: bool = False):

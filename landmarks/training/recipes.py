@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+
 @dataclass(frozen=True)
 class Augment:
     rotate: float = 0.0  # max degrees either way

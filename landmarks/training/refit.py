@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..data import augment as A
 from ..core.errors import ArgumentError
+from ..data import augment as A
 from ..data.annotations import DatasetError, LabelledFace, read_annotations
-from ..model.heads import PipHead
-from ..model.folder import ModelError, load_network, read_config
-from ..model.network import LandmarkNet
-from ..hub.publish import REFIT, model_dir, source_name
 from ..data.training_faces import load_faces
+from ..hub.publish import REFIT, model_dir, source_name
+from ..model.folder import ModelError, load_network, read_config
+from ..model.heads import PipHead
+from ..model.network import LandmarkNet
 
 # keeps the normal equations well posed: in round seven's first probe 0 to 1e-4 gave the same
 # validation NME within 0.002, and 1e-3 and more shrank the fit

@@ -16,11 +16,11 @@ from itertools import groupby
 import numpy as np
 from tqdm import tqdm
 
-from ..data.annotations import LabelledFace
 from ..core.geometry import landmark_box
 from ..core.image_io import to_rgb_array
-from .metrics import nme_per_face
+from ..data.annotations import LabelledFace
 from ..inference.landmarker import FaceLandmarker
+from .metrics import nme_per_face
 
 
 def relabel(records: list[LabelledFace], landmarker: FaceLandmarker, refine: int = 1, flip: bool = False,

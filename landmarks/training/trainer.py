@@ -18,13 +18,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..core.errors import ArgumentError
 from ..data import augment as A
 from ..data.annotations import DatasetError, read_annotations, split_train_val
 from ..data.training_faces import FaceTensors, load_faces
 from ..hub.publish import EARLIER, INITIAL_WEIGHTS, TEACHER, TRAINED_ON, TRAINED_ON_ALL, model_name, source_name
 from ..model.folder import ModelError, load_folder, named
 from ..model.network import LandmarkNet
-from ..core.errors import ArgumentError
 from .recipes import Recipe, get_recipe
 from .run_folder import BEST, LAST, resume, save_checkpoint, save_model_atomically, write_logs
 from .validation import validate

@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..face.drawing import draw_faces
 from ..core.image_io import ImageError, to_rgb_array
-from ..inference.landmarker import Face, FaceLandmarker
+from ..face.drawing import draw_faces
 from ..face.records import face_record
+from ..inference.landmarker import Face, FaceLandmarker
 from ..inference.stream import LiveStream
 from ..inference.video import MAX_RATE, VideoError, probe, process_video
 

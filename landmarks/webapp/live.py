@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.scheme import CLOSED, REGIONS
 from ..detection.blazeface import WEIGHTS as DETECTOR
 from ..face.drawing import REGIONS as COLOURS
 from ..model.folder import CONFIG, NAMED, ONNX_FILE
-from ..core.scheme import CLOSED, REGIONS
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PACKAGE = WEB / "package.json"  # the pinned onnxruntime-web version and the SRI hashes of its files
