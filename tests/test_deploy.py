@@ -228,8 +228,9 @@ def test_a_deployed_space_starts_and_serves_a_face(hub_server, api, model_repo, 
 def test_a_checkout_without_git_lfs_content_is_refused(tmp_path):
     """Where the weights are Git LFS pointers (a clone without git-lfs), uploading them would
     give the Space 133-byte files in place of its model."""
-    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py", "landmarks/pretrained/config.json",
-                 "landmarks/pretrained_lite/config.json", "landmarks/pretrained_lite/model.safetensors"):
+    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py",
+                 *(f"landmarks/{d}/{n}" for d in ("pretrained", "pretrained_lite") for n in ("config.json", "model.onnx", "reference.npz")),
+                 "landmarks/pretrained_lite/model.safetensors"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     (tmp_path / "landmarks/pretrained/model.safetensors").write_text(

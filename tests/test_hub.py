@@ -258,7 +258,7 @@ def test_app_pulls_from_hub_then_cache_then_bundled(hub_server, pushed, tmp_path
     try:
         note = page_note(app.url, artifacts, "hub_model.png")
         assert f"Model: Hub repo {pushed}, running on the server's processor with PyTorch." in note
-        assert "runtime: torch: no model.int8.onnx in the model folder." in note
+        assert "runtime: torch: no model.int8.onnx or model.onnx in the model folder, so PyTorch runs." in note
     finally:
         app.stop()
     hub_server.stop()

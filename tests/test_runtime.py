@@ -211,8 +211,8 @@ def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
                         "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install -r requirements-train.txt, or "
-                                f"pip install \".[train]\"), and no ONNX model can run instead: no {ONNX_FILE} in the model "
-                                f"folder; no {EXACT_FILE} in the model folder")
+                                f"pip install \".[train]\"), and no ONNX model can run instead: no {ONNX_FILE} or {EXACT_FILE} "
+                                "in the model folder")
 
 
 def test_without_torch_a_wrong_twin_gives_way_to_the_exact_model(tmp_path):

@@ -166,8 +166,6 @@ class _Unusable(Exception):
 
 def _open(loaded: LoadedModel, kind: OnnxModel) -> OnnxRunner:
     path = Path(loaded.folder) / kind.file
-    if not path.is_file():
-        raise _Unusable(f"no {kind.file} in the model folder")
     try:
         return OnnxRunner(path, kind.name)
     except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
@@ -227,7 +225,11 @@ def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto"):
     elif not onnx_available():
         reasons.append("onnxruntime is not installed")
     else:
-        for kind in ONNX_MODELS.values():
+        present = [kind for kind in ONNX_MODELS.values() if (Path(folder) / kind.file).is_file()]
+        missing = [kind.file for kind in ONNX_MODELS.values() if kind not in present]
+        if missing:
+            reasons.append(f"no {' or '.join(missing)} in the model folder")
+        for kind in present:
             try:
                 runner = _open(loaded, kind)
                 note = _verify(loaded, runner, kind)
