@@ -428,8 +428,9 @@ BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop
 def model_line(source: str, runner, fell_back: str | None = None) -> str:
     """The page's model line: what runs, in plain words (and why not the model asked for),
     with the runtime's own account behind a click."""
-    how = ("in a compact 8-bit form, checked against the full model on this computer when the app started"
-           if runner.name == "onnx-int8" else "with PyTorch")
+    how = {"onnx-int8": "in a compact 8-bit form, checked against the full model on this computer when the app started",
+           "onnx-fp32": "in full precision with ONNX Runtime, checked on this computer when the app started"}.get(
+        runner.name, "with PyTorch")
     line = f"Model: {source}, running on the server's processor {how}."
     if fell_back:
         line += f"\n\n**Fell back to the bundled model** because {fell_back}"

@@ -1,9 +1,9 @@
 """What a Space pays before it serves: seconds from ``python app.py`` to "Serving on" and to the
 first photo answered (through ``gradio_client``), and the app's resident memory then, for the
-full install and for an inference-only one (no torch), alternating.
+training install (this Python, with torch) and for the app's own (``requirements.txt``: no torch),
+alternating.
 
-    python -m venv /tmp/light && grep -v "# training only" requirements.txt > /tmp/inference.txt \\
-        && /tmp/light/bin/pip install -r /tmp/inference.txt
+    python -m venv /tmp/light && /tmp/light/bin/pip install -r requirements.txt
     python benchmarks/cold_start.py --light-python /tmp/light/bin/python [--runs 3]
 
 Both start ``app.py`` from this checkout on the bundled model with ``HF_HUB_OFFLINE=1``.
@@ -43,14 +43,14 @@ def start_to_first_photo(python: str) -> tuple[float, float, int, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--light-python", required=True, help="python of a venv with the requirements minus '# training only'")
+    p.add_argument("--light-python", required=True, help="python of a venv with requirements.txt (no torch)")
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args()
     print(f"CPU: {cpu_line()}\n")
     print("| install | run | to \"Serving on\" s | to first photo s | faces | resident MB |")
     print("|---|---|---|---|---|---|")
     for run in range(1, a.runs + 1):
-        for name, python in (("full (torch)", sys.executable), ("inference-only (no torch)", a.light_python)):
+        for name, python in (("training install (torch)", sys.executable), ("requirements.txt (no torch)", a.light_python)):
             serving, first, faces, rss = start_to_first_photo(python)
             print(f"| {name} | {run} | {serving:.1f} | {first:.1f} | {faces} | {rss:.0f} |", flush=True)
 

@@ -9,9 +9,15 @@ from pathlib import Path
 from .core.errors import ArgumentError
 from .core.image_io import ImageError
 from .data.annotations import DatasetError
+from .runtime.runners import RUNTIMES
 
 MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
               "(default: the bundled full model)")
+# what requirements-train.txt adds to requirements.txt
+TRAINING_MODULES = {"torch", "torchvision", "safetensors", "matplotlib", "onnx", "onnxscript"}
+RUNTIME_HELP = ("auto (default): on the CPU, the int8 ONNX twin when it passes its check here, else the exact ONNX model, "
+                "else PyTorch; onnx: the twin (model.int8.onnx); onnx-fp32: the exact ONNX model (model.onnx); "
+                "torch: PyTorch (the training install)")
 
 
 def _evaluate(a) -> int:
@@ -141,7 +147,7 @@ def _push(a) -> int:
 def _deploy(a) -> int:
     from .hub.deploy import deploy
 
-    print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token, inference_only=a.inference_only).lines()))
+    print("\n".join(deploy(a.space_id, model=a.model, private=a.private, token=a.token).lines()))
     return 0
 
 
@@ -159,8 +165,7 @@ def main(argv=None) -> int:
     ev.add_argument("--refine", type=int, help="with --boxes detector: passes re-cropped at the points found "
                     "(default: the detector's, 1 for blazeface, 2 for the cascades)")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    ev.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
-                    help="auto: int8 ONNX Runtime on the CPU when the model has it (as FaceLandmarker does)")
+    ev.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     ev.add_argument("--flip", action="store_true", help="average each face with its mirror image (test-time augmentation)")
     ev.add_argument("--json", action="store_true", help="print exactly one JSON line")
     ev.add_argument("--ced", help="write the CED plot to this PNG")
@@ -174,15 +179,14 @@ def main(argv=None) -> int:
     pr.add_argument("--model", help=MODEL_HELP)
     pr.add_argument("--device")
     pr.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
-    pr.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
-                    help="auto: int8 ONNX Runtime on the CPU when the model has a twin that passes its check here")
+    pr.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     pr.set_defaults(run=_predict)
     rl = sub.add_parser("relabel", help="pseudo-labels: an annotation file's faces with a model's points, to a new dlib XML")
     rl.add_argument("labels", help="dlib XML file or folder of .pts files; each face is cropped at its labelled points")
     rl.add_argument("--out", required=True, help="the new XML file (image paths relative to it; no image is copied)")
     rl.add_argument("--model", help=MODEL_HELP)
     rl.add_argument("--device")
-    rl.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto")
+    rl.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     rl.add_argument("--refine", type=int, default=1, help="passes re-cropped at the model's own points (default 1)")
     rl.add_argument("--flip", action="store_true", help="average with the mirror image: helps models trained on "
                     "mirrored faces and not refitted (python -m landmarks refit); costs the bundled model 0.04 of NME")
@@ -192,7 +196,7 @@ def main(argv=None) -> int:
     rf.add_argument("labels", help="the faces to fit on: dlib XML file or folder of .pts files (its training faces)")
     rf.add_argument("--out", required=True, help="the new model folder (weights and config, as training writes them)")
     rf.set_defaults(run=_refit)
-    ex = sub.add_parser("export", help="a shippable model folder: weights, config, figures and model card")
+    ex = sub.add_parser("export", help="a shippable model folder: weights, config, the exact ONNX model, figures and model card")
     ex.add_argument("model_dir", help="model folder, run folder (its best/) or bundled model (full, lite)")
     ex.add_argument("dest")
     ex.add_argument("--half", action="store_true", help="store the weights in fp16 (half the size)")
@@ -213,8 +217,6 @@ def main(argv=None) -> int:
                     "default: upload the bundled weights")
     de.add_argument("--private", action="store_true", help="make the Space private")
     de.add_argument("--token", help="a Hub token that can write (default: HF_TOKEN or `hf auth login`)")
-    de.add_argument("--inference-only", action="store_true",
-                    help="install no torch in the Space (lighter, starts sooner): the model's checked int8 twin runs")
     de.set_defaults(run=_deploy)
     a = p.parse_args(argv)  # before the heavy imports: --help and usage errors answer at once
     from .detection.base import DetectorError
@@ -226,6 +228,12 @@ def main(argv=None) -> int:
         return a.run(a)
     except (ArgumentError, DatasetError, DetectorError, ImageError, ModelError, PushError, DeployError) as e:
         print(f"error: {in_flag_words(e, p)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # the app's install (requirements.txt) runs predict, not evaluate or export
+        if e.name not in TRAINING_MODULES:
+            raise
+        print(f"error: {a.command} needs {e.name}, which the app's install leaves out: pip install -r requirements-train.txt",
+              file=sys.stderr)
         return 2
 
 

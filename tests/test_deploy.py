@@ -20,12 +20,12 @@ from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
 from landmarks.__main__ import main
 from landmarks.core.samples import portrait_path
 from landmarks.hub import deploy as dep
-from landmarks.model.folder import BUNDLED, CONFIG, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
+from landmarks.model.folder import BUNDLED, CONFIG, EXACT_FILE, NAMED, ONNX_FILE, REFERENCE_FILE, WEIGHTS
 
 MODEL = "bob/face-landmarks"
 # both bundled models, full and lite
-WEIGHT_FILES = {f"landmarks/{folder.name}/{n}" for folder in NAMED.values() for n in (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)
-                if (folder / n).is_file()}
+WEIGHT_FILES = {f"landmarks/{folder.name}/{n}" for folder in NAMED.values()
+                for n in (CONFIG, WEIGHTS, ONNX_FILE, EXACT_FILE, REFERENCE_FILE) if (folder / n).is_file()}
 
 
 def app_files() -> set[str]:
@@ -83,7 +83,7 @@ def cli(capsys, *args) -> tuple[int, list[str], list[str]]:
 
 
 def test_the_space_gets_what_it_needs_and_nothing_else(api, model_repo, at_standin, capsys):
-    assert set(dep.MODEL_FILES) == {CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE}  # what a model folder holds
+    assert set(dep.MODEL_FILES) == {CONFIG, WEIGHTS, ONNX_FILE, EXACT_FILE, REFERENCE_FILE}  # what a model folder holds
     space = "alice/bundled"
     before = app_files()
     rc, out, err = cli(capsys, space)
@@ -91,7 +91,7 @@ def test_the_space_gets_what_it_needs_and_nothing_else(api, model_repo, at_stand
     n = space_holds(api, space, before, weights=True)
     assert out[0] == f"created the Space {space}: {n} files, the bundled weights"
     assert out[-1] == f"Space: {api.endpoint}/spaces/{space}"
-    assert {f"landmarks/pretrained/{WEIGHTS}", f"landmarks/pretrained/{ONNX_FILE}"} <= WEIGHT_FILES
+    assert {f"landmarks/{folder.name}/{n}" for folder in NAMED.values() for n in (WEIGHTS, ONNX_FILE, EXACT_FILE)} <= WEIGHT_FILES
     info = api.space_info(space, files_metadata=True)
     assert info.sdk == "gradio" and not info.private
     sizes = {s.rfilename: s.size for s in info.siblings}
@@ -228,8 +228,9 @@ def test_a_deployed_space_starts_and_serves_a_face(hub_server, api, model_repo, 
 def test_a_checkout_without_git_lfs_content_is_refused(tmp_path):
     """Where the weights are Git LFS pointers (a clone without git-lfs), uploading them would
     give the Space 133-byte files in place of its model."""
-    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py", "landmarks/pretrained/config.json",
-                 "landmarks/pretrained_lite/config.json", "landmarks/pretrained_lite/model.safetensors"):
+    for name in ("app.py", "requirements.txt", "README.md", "landmarks/__init__.py",
+                 *(f"landmarks/{d}/{n}" for d in ("pretrained", "pretrained_lite") for n in ("config.json", "model.onnx", "reference.npz")),
+                 "landmarks/pretrained_lite/model.safetensors"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     (tmp_path / "landmarks/pretrained/model.safetensors").write_text(
@@ -239,20 +240,20 @@ def test_a_checkout_without_git_lfs_content_is_refused(tmp_path):
         dep.space_files(tmp_path)
 
 
-def test_an_inference_only_space_serves_a_face_without_torch(hub_server, api, tmp_path):
-    """deploy --inference-only: requirements without torch, and the app, run where torch cannot be
-    imported (as in a Space that installed those requirements), serves a face with the int8 twin."""
+def test_a_space_installs_no_torch_and_serves_a_face(hub_server, api, tmp_path):
+    """The Space installs requirements.txt, which has no torch; the app, run where torch cannot be
+    imported (as in that Space), serves a face with the checked int8 twin."""
     space = "alice/light-landmarks"
     env = {**os.environ, "HF_ENDPOINT": hub_server.url, "HF_TOKEN": HubStandIn.TOKEN, "HF_HUB_DISABLE_TELEMETRY": "1"}
-    p = subprocess.run([sys.executable, "-m", "landmarks", "deploy", space, "--inference-only"],
+    p = subprocess.run([sys.executable, "-m", "landmarks", "deploy", space],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "inference-only install (no torch" in p.stdout.splitlines()[0]
     folder = Path(snapshot_download(space, repo_type="space", endpoint=hub_server.url, token=HubStandIn.TOKEN,
                                     local_dir=tmp_path / "space"))
+    assert (folder / "requirements.txt").read_bytes() == (ROOT / "requirements.txt").read_bytes()
     required = {line.split("#")[0].strip().split(">")[0].split("<")[0]
                 for line in (folder / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
-    assert not required & {"torch", "torchvision", "onnx", "onnxscript"}
+    assert not required & {"torch", "torchvision", "onnx", "onnxscript", "safetensors", "matplotlib"}
     assert {"onnxruntime", "gradio", "opencv-python-headless", "huggingface_hub"} <= required
     app = SpaceApp(folder, {**without_torch(tmp_path / "no-torch"), "HF_HUB_OFFLINE": "1"})
     try:
@@ -267,16 +268,16 @@ def test_an_inference_only_space_serves_a_face_without_torch(hub_server, api, tm
         app.stop()
 
 
-def test_inference_only_needs_the_int8_twin(api, model_repo, at_standin, capsys, tmp_path):
-    # a model repo with weights but no twin cannot serve without torch: refused before anything is created
+def test_a_model_without_an_onnx_model_cannot_serve_a_space(api, model_repo, at_standin, capsys, tmp_path):
+    # weights alone need torch, which a Space does not install: refused before anything is created
     folder = tmp_path / "plain"
     folder.mkdir()
     for name in (CONFIG, WEIGHTS):
         (folder / name).write_bytes((BUNDLED / name).read_bytes())
-    api.create_repo("bob/no-twin", exist_ok=True)
-    api.upload_folder(repo_id="bob/no-twin", folder_path=folder)
-    rc, out, err = cli(capsys, "alice/light", "--model", "bob/no-twin", "--inference-only")
-    assert rc == 2 and err == ["error: model bob/no-twin: --inference-only needs the int8 twin, and the repository has "
-                               "no model.int8.onnx and reference.npz: python -m landmarks export FOLDER OUT --int8 "
-                               "LABELS, then push OUT"]
+    api.create_repo("bob/no-onnx", exist_ok=True)
+    api.upload_folder(repo_id="bob/no-onnx", folder_path=folder)
+    rc, out, err = cli(capsys, "alice/light", "--model", "bob/no-onnx")
+    assert rc == 2 and err == ["error: model bob/no-onnx: a Space runs the model without PyTorch, and it has no "
+                               f"{ONNX_FILE} or {EXACT_FILE} with {REFERENCE_FILE}: python -m landmarks export FOLDER OUT, "
+                               "then push OUT"]
     assert not api.repo_exists("alice/light", repo_type="space")

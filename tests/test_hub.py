@@ -94,19 +94,22 @@ def test_model_card_shows_metrics_and_plot(hub_server, pushed, run_dir, empty_ca
 
 
 def test_the_int8_twin_travels_with_the_model(hub_server, run_dir, data_dir, tmp_path, empty_cache):
-    from landmarks.model.folder import ONNX_FILE, REFERENCE_FILE
+    from landmarks.model.folder import EXACT_FILE, ONNX_FILE, REFERENCE_FILE
 
     folder = publish.export(run_dir, tmp_path / "model", int8_labels=data_dir / "labels_test_common.xml")
     publish.push(folder, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
-    assert ONNX_FILE in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
+    assert {ONNX_FILE, EXACT_FILE} <= set(HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks"))
     pulled = hub_resolve.resolve("alice/fast-landmarks", endpoint=hub_server.url, fallback=False)
-    assert (pulled.folder / ONNX_FILE).is_file() and (pulled.folder / REFERENCE_FILE).is_file()
+    assert all((pulled.folder / name).is_file() for name in (ONNX_FILE, EXACT_FILE, REFERENCE_FILE))
     # this 2-epoch, 64-px model may or may not pass the int8 self-check; asked for, the twin runs
     assert FaceLandmarker(pulled, runtime="onnx").runner.name == "onnx-int8"
+    # the exact model gives the fp32 weights' outputs: it passes its check on any CPU
+    exact = FaceLandmarker(pulled, runtime="onnx-fp32").runner
+    assert exact.name == "onnx-fp32" and exact.note.startswith("checked on this CPU"), exact.note
     assert FaceLandmarker(load_folder(run_dir / "best")).runner.name == "torch"  # no twin, no ONNX
-    # new weights without a twin: the old twin must not stay behind to be run in their place
+    # new weights without ONNX models: the old ones must not stay behind to be run in their place
     publish.push(run_dir, "alice/fast-landmarks", endpoint=hub_server.url, token=HubStandIn.TOKEN)
-    assert ONNX_FILE not in HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks")
+    assert not {ONNX_FILE, EXACT_FILE} & set(HfApi(endpoint=hub_server.url).list_repo_files("alice/fast-landmarks"))
 
 
 def test_revision_pinning(hub_server, pushed, empty_cache):
@@ -132,10 +135,10 @@ def run_cli(args, env):
 
 def test_a_refused_token_is_named_not_called_unreachable(hub_server, pushed, empty_cache, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
-    with pytest.raises(ModelError, match="unauthorised: the Hub refused the token"):
+    with pytest.raises(ModelError, match=r"^the Hub refused the token \(401\): check HF_TOKEN or `hf auth login`$"):
         hub_resolve.resolve(pushed, endpoint=hub_server.url, fallback=False)
     fell = hub_resolve.resolve(pushed, endpoint=hub_server.url)
-    assert fell.source == "the bundled model" and "unauthorised" in fell.fell_back
+    assert fell.source == "the bundled model" and "the Hub refused the token" in fell.fell_back
 
 
 def test_a_stalled_download_gives_up_at_the_deadline(hub_server, pushed, empty_cache):
@@ -221,7 +224,7 @@ def test_push_refuses_a_broken_model(hub_server, tmp_path):
 
 
 def test_push_with_a_wrong_token_is_one_clear_error(hub_server, run_dir):
-    with pytest.raises(publish.PushError, match="^push to alice/refused failed: ") as e:
+    with pytest.raises(publish.PushError, match=r"^push to alice/refused failed: the Hub refused the token \(401\)") as e:
         publish.push(run_dir, "alice/refused", endpoint=hub_server.url, token="hf_wrong")
     assert "\n" not in str(e.value)
 
@@ -255,7 +258,7 @@ def test_app_pulls_from_hub_then_cache_then_bundled(hub_server, pushed, tmp_path
     try:
         note = page_note(app.url, artifacts, "hub_model.png")
         assert f"Model: Hub repo {pushed}, running on the server's processor with PyTorch." in note
-        assert "runtime: torch: no model.int8.onnx in the model folder." in note
+        assert "runtime: torch: no model.int8.onnx or model.onnx in the model folder, so PyTorch runs." in note
     finally:
         app.stop()
     hub_server.stop()

@@ -1,4 +1,5 @@
-"""The int8 ONNX twin that FaceLandmarker runs on the CPU by default, and its self-check."""
+"""The int8 ONNX twin that FaceLandmarker runs on the CPU by default, its self-check, and the exact
+ONNX model that runs where the twin fails it."""
 import json
 import logging
 import os
@@ -15,9 +16,9 @@ from onnx import numpy_helper
 from landmarks.core.geometry import landmark_box
 from landmarks.core.samples import portrait_path
 from landmarks.inference.landmarker import FaceLandmarker
-from landmarks.model.folder import BUNDLED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
+from landmarks.model.folder import BUNDLED, EXACT_FILE, NAMED, ONNX_FILE, REFERENCE_FILE, ModelError, load_network
 from landmarks.runtime.hardware import cpu_line
-from landmarks.runtime.runners import compute_reference
+from landmarks.runtime.runners import TorchRunner, compute_reference, reference_crops
 from landmarks.training.metrics import nme_per_face
 
 
@@ -59,18 +60,58 @@ def damage_twin(folder, factor=1.3):
     onnx.save(model, str(folder / ONNX_FILE))
 
 
+def one_warning(caplog, folder, runtime="auto"):
+    """FaceLandmarker on the folder, and the one line it warned."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="landmarks"):
+        fl = FaceLandmarker(str(folder), device="cpu", runtime=runtime)
+    (record,) = [r for r in caplog.records if r.name.startswith("landmarks")]
+    assert "\n" not in record.getMessage()
+    return fl, record.getMessage()
+
+
 @pytest.mark.parametrize("reference", [True, False], ids=["reference.npz", "weights as reference"])
-def test_a_wrong_twin_falls_back_to_pytorch_with_one_warning(tmp_path, caplog, reference):
+def test_a_wrong_twin_gives_way_to_the_exact_model_then_pytorch_with_one_warning(tmp_path, caplog, reference):
     folder = copy_of_bundled(tmp_path, reference)
     damage_twin(folder)
-    with caplog.at_level(logging.WARNING, logger="landmarks"):
-        fl = FaceLandmarker(str(folder), device="cpu")
-    assert fl.runner.name == "torch"
+    fl, warning = one_warning(caplog, folder)
+    assert fl.runner.name == "onnx-fp32" and warning.endswith("using the exact ONNX model")
+    assert fl.runner.note.startswith("the int8 twin is wrong on this CPU")
+    assert "so the exact ONNX model runs, checked on this CPU" in fl.runner.note
+    (folder / EXACT_FILE).unlink()
+    fl, warning = one_warning(caplog, folder)
+    assert fl.runner.name == "torch" and warning.endswith("using PyTorch")
     assert "the int8 twin is wrong on this CPU" in fl.runner.note and "so PyTorch runs" in fl.runner.note
-    (record,) = [r for r in caplog.records if r.name.startswith("landmarks")]
-    assert "\n" not in record.getMessage() and record.getMessage().endswith("using PyTorch")
     # asked for by name, the twin still runs, with the warning
-    assert FaceLandmarker(str(folder), device="cpu", runtime="onnx").runner.name == "onnx-int8"
+    fl, warning = one_warning(caplog, folder, runtime="onnx")
+    assert fl.runner.name == "onnx-int8" and warning.endswith("running it anyway, as asked")
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_the_exact_model_stores_fp16_and_computes_in_fp32(tmp_path, name):
+    """model.onnx: the fp16-stored weights cast to float, casts that ONNX Runtime folds when it loads
+    the file, and the fp32 network's outputs."""
+    import onnxruntime as ort
+
+    folder = NAMED[name]
+    stored = onnx.load(str(folder / EXACT_FILE))
+    kinds = {numpy_helper.to_array(i).dtype for i in stored.graph.initializer if i.dims and np.prod(i.dims) > 64}
+    assert kinds == {np.dtype(np.float16)}  # every weight tensor: these weights were saved in fp16
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # constant folding among them
+    options.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+    session = ort.InferenceSession(str(folder / EXACT_FILE), options, providers=["CPUExecutionProvider"])
+    fp16 = {i.name for i in stored.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    loaded = onnx.load(str(tmp_path / "loaded.onnx")).graph
+    # no cast left on a weight, no weight left in fp16: the convolutions run in fp32
+    assert not [n.name for n in loaded.node if n.op_type == "Cast" and n.input[0] in fp16]
+    assert not [i.name for i in loaded.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    model = load_network(folder)
+    crops = model.preprocess.normalise(reference_crops(model))
+    points, confidence = session.run(None, {"crops": crops})
+    want_points, want_confidence = TorchRunner(model, "cpu")(crops)
+    np.testing.assert_allclose(points, want_points, atol=1e-4)  # crop units: 0.016 px of a 160-px crop
+    np.testing.assert_allclose(confidence, want_confidence, atol=1e-4)
 
 
 def test_an_intact_twin_passes_without_reference_file(tmp_path):
@@ -82,10 +123,9 @@ def test_a_truncated_twin_falls_back_and_the_cli_says_so_in_one_line(tmp_path, c
     folder = copy_of_bundled(tmp_path)
     data = (folder / ONNX_FILE).read_bytes()
     (folder / ONNX_FILE).write_bytes(data[: len(data) // 3])
-    with caplog.at_level(logging.WARNING, logger="landmarks"):
-        fl = FaceLandmarker(str(folder), device="cpu")
-    assert fl.runner.name == "torch" and "could not be loaded" in fl.runner.note
-    assert any("cannot be loaded" in r.getMessage() for r in caplog.records)
+    fl, warning = one_warning(caplog, folder)
+    assert fl.runner.name == "onnx-fp32" and "ONNX Runtime cannot load it" in fl.runner.note
+    assert "ONNX Runtime cannot load it" in warning and warning.endswith("using the exact ONNX model")
     with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
         FaceLandmarker(str(folder), device="cpu", runtime="onnx")
     p = subprocess.run([sys.executable, "-m", "landmarks", "evaluate", "labels.xml", "--model", str(folder), "--runtime", "onnx"],
@@ -112,9 +152,13 @@ def test_onnx_runtime_without_the_file_is_a_clear_error(tmp_path):
 
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()
-    assert FaceLandmarker(str(folder), device="cpu").runner.name == "torch"  # auto falls back
+    assert FaceLandmarker(str(folder), device="cpu").runner.name == "onnx-fp32"  # auto falls back, to export's exact model
     with pytest.raises(ModelError, match=ONNX_FILE):
         FaceLandmarker(str(folder), device="cpu", runtime="onnx")
+    (folder / EXACT_FILE).unlink()
+    assert FaceLandmarker(str(folder), device="cpu").runner.name == "torch"  # and further
+    with pytest.raises(ModelError, match=f"^runtime 'onnx-fp32' needs a model folder with {EXACT_FILE}"):
+        FaceLandmarker(str(folder), device="cpu", runtime="onnx-fp32")
     p = subprocess.run([sys.executable, "-m", "landmarks", "evaluate", "labels.xml", "--model", str(folder), "--runtime", "onnx"],
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and f"error: runtime 'onnx' needs a model folder with {ONNX_FILE}" in p.stderr
@@ -161,8 +205,38 @@ def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
 
     folder = export(BUNDLED, tmp_path / "m")
     (folder / ONNX_FILE).unlink()
+    (folder / EXACT_FILE).unlink()
     p = subprocess.run([sys.executable, "-m", "landmarks", "predict", str(portrait_path()), "--out", str(tmp_path / "o.json"),
                         "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
-    assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install torch, or the full "
-                                f"requirements), and the int8 twin cannot run instead: no {ONNX_FILE} in the model folder")
+    assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install -r requirements-train.txt, or "
+                                f"pip install \".[train]\"), and no ONNX model can run instead: no {ONNX_FILE} or {EXACT_FILE} "
+                                "in the model folder")
+
+
+def test_without_torch_a_wrong_twin_gives_way_to_the_exact_model(tmp_path):
+    """The app's install (no torch) never dead-ends: the twin runs on the portrait where it passes its
+    check, the exact ONNX model where it does not, each giving the points that model gives with torch."""
+    damaged = copy_of_bundled(tmp_path)
+    damage_twin(damaged)
+    script = ("import json, sys; from landmarks import FaceLandmarker; out = []\n"
+              f"for model in (None, {str(damaged)!r}):\n"
+              "    fl = FaceLandmarker(model); (face,) = fl(sys.argv[1])\n"
+              "    out.append([fl.runner.name, fl.runner.note, face.points.tolist()])\n"
+              "print(json.dumps([out, 'torch' in sys.modules and sys.modules['torch'] is not None]))")
+    p = subprocess.run([sys.executable, "-c", script, str(portrait_path())], capture_output=True, text=True, cwd=ROOT,
+                       env=no_torch_env(tmp_path))
+    assert p.returncode == 0, p.stderr
+    ((twin, twin_note, twin_points), (exact, exact_note, exact_points)), imported = json.loads(p.stdout.splitlines()[-1])
+    assert not imported and (twin, exact) == ("onnx-int8", "onnx-fp32"), (twin_note, exact_note)
+    assert exact_note.startswith("the int8 twin is wrong on this CPU") and "checked on this CPU" in exact_note
+    for points, model, runtime in ((twin_points, None, "onnx"), (exact_points, str(damaged), "onnx-fp32")):
+        (face,) = FaceLandmarker(model, device="cpu", runtime=runtime)(portrait_path())
+        np.testing.assert_allclose(points, face.points, atol=1e-3)  # the same model on the same picture
+
+
+def test_without_torch_the_training_commands_say_what_to_install_in_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "landmarks", "export", "full", str(tmp_path / "out")],
+                       capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+    assert p.returncode == 2 and p.stderr.strip() == ("error: export needs torch, which the app's install leaves out: "
+                                                      "pip install -r requirements-train.txt"), p.stderr

@@ -1,7 +1,7 @@
 """Deploy the app to a Hugging Face Space: ``python -m landmarks deploy USER/SPACE [--model USER/MODEL[@rev]]``.
 
-The Space gets what ``python app.py`` needs and nothing else: ``app.py``, ``requirements.txt``,
-the library's modules and sample pictures, the README with the Space's front matter and, only when no Hub model is
+The Space gets what ``python app.py`` needs and nothing else: ``app.py``, ``requirements.txt``
+(the app's install: no torch, ONNX Runtime runs the model), the library's modules and sample pictures, the README with the Space's front matter and, only when no Hub model is
 named, the bundled weights.  With ``--model`` the Space variable ``LANDMARKS_MODEL`` names the
 model repo and the app pulls the weights from the Hub when it starts.  Everything goes through
 ``huggingface_hub`` (large files through the Hub's LFS/Xet storage, as the client decides), so
@@ -17,18 +17,17 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, SpaceCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
+from ..model.folder import EXACT_FILE
 from ..model.folder import INFERENCE_FILES as MODEL_FILES  # the folder module imports torch only to build a network
 from ..model.folder import NAMED, ONNX_FILE, REFERENCE_FILE
 from ..model.folder import REQUIRED_FILES as REQUIRED_MODEL_FILES
-from .errors import REPO_ID, http_status, short_error
+from .errors import REPO_ID, TOKEN_PLACES, http_status, refusal, short_error
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: app.py, requirements.txt, README.md, landmarks/
 PACKAGE = "landmarks"
 VARIABLE = "LANDMARKS_MODEL"  # read by app.py when no --model is given
 TOP_FILES = ("app.py", "requirements.txt")  # plus README.md, rewritten by space_readme()
-TRAINING_ONLY = "# training only"  # requirements.txt lines an inference-only Space leaves out
-# what the int8 twin needs to run, checked, without torch
-TWIN_FILES = (ONNX_FILE, REFERENCE_FILE)
+DEPLOY_TOKEN = f"--token, {TOKEN_PLACES}"  # where deploy's token comes from
 LFS_POINTER = b"version https://git-lfs"  # what a checkout without git-lfs holds in place of an LFS file
 SPACE_PYTHON = "3.11"  # the Python the tests and benchmarks run on
 
@@ -46,13 +45,20 @@ class Deployed:
     created: bool
     private_model: bool = False
     notes: list[str] = field(default_factory=list)
-    inference_only: bool = False
 
     def lines(self) -> list[str]:
         weights = f"weights from the Hub repo {self.model}" if self.model else "the bundled weights"
         verb = "created" if self.created else "updated"
-        install = ", inference-only install (no torch: the int8 twin runs)" if self.inference_only else ""
-        return [f"{verb} the Space {self.space}: {len(self.files)} files, {weights}{install}", *self.notes, f"Space: {self.url}"]
+        return [f"{verb} the Space {self.space}: {len(self.files)} files, {weights}", *self.notes, f"Space: {self.url}"]
+
+
+def unservable(names: set[str]) -> str | None:
+    """Why a model folder with these files cannot serve a Space (its install has no torch:
+    an ONNX model runs, checked against the reference), or None."""
+    if REFERENCE_FILE not in names or not names & {ONNX_FILE, EXACT_FILE}:
+        return (f"a Space runs the model without PyTorch, and it has no {ONNX_FILE} or {EXACT_FILE} with {REFERENCE_FILE}: "
+                "python -m landmarks export FOLDER OUT, then push OUT")
+    return None
 
 
 def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
@@ -73,21 +79,15 @@ def space_files(root: Path = ROOT, bundled: bool = True) -> dict[str, Path]:
         absent = [n for n in REQUIRED_MODEL_FILES if not (pretrained / n).is_file()]
         if absent:
             raise DeployError(f"{pretrained} (the bundled {name} model) has no {' and '.join(absent)}: nothing to serve without --model")
+        why = unservable({p.name for p in pretrained.iterdir()})
+        if why:
+            raise DeployError(f"{pretrained} (the bundled {name} model): {why}")
         files.update({f"{PACKAGE}/{folder.name}/{n}": pretrained / n for n in MODEL_FILES if (pretrained / n).is_file()})
     for path, local in files.items():
         with open(local, "rb") as f:
             if f.read(len(LFS_POINTER)) == LFS_POINTER:
                 raise DeployError(f"{path} is a Git LFS pointer, not the file itself: run `git lfs pull` first")
     return files
-
-
-def space_requirements(root: Path = ROOT, inference_only: bool = False) -> bytes:
-    """requirements.txt for the Space: as it is, or without its training-only lines (torch,
-    torchvision, the ONNX exporter): a lighter install that starts sooner."""
-    text = (Path(root) / "requirements.txt").read_text(encoding="utf-8")
-    if inference_only:
-        text = "".join(line for line in text.splitlines(keepends=True) if TRAINING_ONLY not in line)
-    return text.encode("utf-8")
 
 
 def space_readme(root: Path = ROOT, model: str | None = None) -> bytes:
@@ -107,18 +107,13 @@ def space_readme(root: Path = ROOT, model: str | None = None) -> bytes:
     return str(card).encode("utf-8")
 
 
-
-
 def _server_message(e: Exception) -> str:
     response = getattr(e, "response", None)
     message = response.headers.get("X-Error-Message") if response is not None else None
     return message or short_error(e)
 
 
-REFUSED_TOKEN = "the Hub refused the token (401): check --token, HF_TOKEN or `hf auth login`"
-
-
-def _check_model(api: HfApi, model: str, inference_only: bool = False) -> bool:
+def _check_model(api: HfApi, model: str) -> bool:
     """Whether the model repo is private; DeployError if it cannot serve the Space."""
     repo, _, revision = model.partition("@")
     if not REPO_ID.match(repo):
@@ -132,17 +127,15 @@ def _check_model(api: HfApi, model: str, inference_only: bool = False) -> bool:
         raise DeployError(f"model {repo}: no such model repository on the Hub (or this token cannot see it); "
                           f"push one first: python -m landmarks push FOLDER {repo}") from None
     except HfHubHTTPError as e:
-        if http_status(e) == 401:
-            raise DeployError(REFUSED_TOKEN) from None
-        raise DeployError(f"model {model}: {short_error(e)}") from None
+        raise DeployError(refusal(e, f"model {model}", "read the repository", token_places=DEPLOY_TOKEN)
+                          or f"model {model}: {short_error(e)}") from None
     names = {s.rfilename for s in info.siblings or []}
     absent = [n for n in REQUIRED_MODEL_FILES if n not in names]
     if absent:
         raise DeployError(f"model {model}: the repository has no {' and '.join(absent)}: not a landmarks model")
-    absent = [n for n in TWIN_FILES if n not in names]
-    if inference_only and absent:
-        raise DeployError(f"model {model}: --inference-only needs the int8 twin, and the repository has no "
-                          f"{' and '.join(absent)}: python -m landmarks export FOLDER OUT --int8 LABELS, then push OUT")
+    why = unservable(names)
+    if why:
+        raise DeployError(f"model {model}: {why}")
     return bool(info.private)
 
 
@@ -154,15 +147,14 @@ def _create_space(api: HfApi, space: str, private: bool) -> bool:
         return True
     except HfHubHTTPError as e:
         status = http_status(e)
-        if status == 401:
-            raise DeployError(REFUSED_TOKEN) from None
+        refused = refusal(e, space, f"create Spaces in the namespace {namespace!r}", "the name belongs to another user "
+                          "or an organisation you are not in, or the token is read-only; use your own user name or a write "
+                          "token", DEPLOY_TOKEN)
+        if refused:
+            raise DeployError(refused) from None
         if status == 402:
             raise DeployError(f"{space}: the Hub wants a subscription or billing before it runs a Gradio Space "
                               f"(402: {_server_message(e)})") from None
-        if status == 403:
-            raise DeployError(f"{space}: this token may not create Spaces in the namespace {namespace!r} (403): the "
-                              "name belongs to another user or an organisation you are not in, or the token is "
-                              "read-only; use your own user name or a write token") from None
         if status != 409:  # 409: it exists already
             raise
     info = api.space_info(space, timeout=30)
@@ -174,12 +166,11 @@ def _create_space(api: HfApi, space: str, private: bool) -> bool:
 
 
 def deploy(space: str, model: str | None = None, private: bool = False, token: str | None = None,
-           endpoint: str | None = None, root: Path = ROOT, inference_only: bool = False) -> Deployed:
+           endpoint: str | None = None, root: Path = ROOT) -> Deployed:
     """Create or update the Space ``space`` (``user/name``) so that it serves the app.
 
     ``model`` (``user/repo[@rev]``) is set as the Space variable ``LANDMARKS_MODEL`` and the bundled
     weights stay home; without it they are uploaded and the variable is removed.
-    ``inference_only``: the Space installs no torch and runs the model's checked int8 twin.
     """
     if not REPO_ID.match(space):
         raise DeployError(f"{space}: not a Space id (USER/SPACE)")
@@ -187,14 +178,9 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
         raise DeployError("no Hub token: pass --token, set HF_TOKEN or run `hf auth login` (a token that can write)")
     api = HfApi(endpoint=endpoint, token=token)
     files = space_files(root, bundled=model is None)  # before any Hub call: a broken checkout changes nothing
-    if inference_only and model is None:
-        absent = [n for n in TWIN_FILES if f"{PACKAGE}/pretrained/{n}" not in files]
-        if absent:
-            raise DeployError(f"--inference-only needs the int8 twin, and the bundled model has no {' and '.join(absent)}")
     readme = space_readme(root, model)
-    requirements = space_requirements(root, inference_only)
     try:
-        private_model = _check_model(api, model, inference_only) if model else False
+        private_model = _check_model(api, model) if model else False
         created = _create_space(api, space, private)
         current = set() if created else set(api.list_repo_files(space, repo_type="space"))
         # set before the commit, so that the build the commit starts already sees it
@@ -202,8 +188,7 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
             api.add_space_variable(space, VARIABLE, model, description="the model repo the app serves (user/repo[@rev])")
         elif VARIABLE in api.get_space_variables(space):
             api.delete_space_variable(space, VARIABLE)
-        ops = [CommitOperationAdd("README.md", readme), CommitOperationAdd("requirements.txt", requirements)]
-        ops += [CommitOperationAdd(path, str(local)) for path, local in files.items() if path != "requirements.txt"]
+        ops = [CommitOperationAdd("README.md", readme), *(CommitOperationAdd(path, str(local)) for path, local in files.items())]
         # files of an earlier deploy that this one does not need (the weights, a module since removed);
         # what the user added elsewhere in the Space stays
         wanted = {"README.md", *files}
@@ -215,13 +200,8 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
     except DeployError:
         raise
     except HfHubHTTPError as e:
-        status = http_status(e)
-        if status == 401:
-            raise DeployError(REFUSED_TOKEN) from None
-        if status == 403:
-            raise DeployError(f"{space}: this token cannot write to the Space (403): it belongs to someone else, "
-                              "or the token is read-only") from None
-        raise DeployError(f"deploy to {space} failed: {short_error(e)}") from None
+        raise DeployError(refusal(e, space, "write to the Space", "it belongs to someone else, or the token is read-only",
+                                  DEPLOY_TOKEN) or f"deploy to {space} failed: {short_error(e)}") from None
     except Exception as e:  # network, timeouts: whatever the client's HTTP stack raises
         raise DeployError(f"deploy to {space} failed: {short_error(e)}") from None
 
@@ -232,5 +212,5 @@ def deploy(space: str, model: str | None = None, private: bool = False, token: s
                      f"`hf spaces secrets add {space} --secrets-file -` with the line HF_TOKEN=... on stdin); "
                      "use a read-only token, not this write token")
     url = f"{api.endpoint.rstrip('/')}/spaces/{space}"
-    return Deployed(space, url, listed, model, created, private_model, notes, inference_only)
+    return Deployed(space, url, listed, model, created, private_model, notes)
 

@@ -16,3 +16,18 @@ def short_error(e: Exception) -> str:
 def http_status(e: Exception) -> int | None:
     """The HTTP status of a failed Hub request, whatever the client's HTTP stack."""
     return getattr(getattr(e, "response", None), "status_code", None)
+
+
+TOKEN_PLACES = "HF_TOKEN or `hf auth login`"
+
+
+def refusal(e: Exception, subject: str, action: str, why: str = "", token_places: str = TOKEN_PLACES) -> str | None:
+    """One line for a request the Hub refused, or None for any other error: 401, the token
+    itself (a mistake that falling back to a cache would hide); 403, ``subject: this token may
+    not ACTION (403): WHY``."""
+    status = http_status(e)
+    if status == 401:
+        return f"the Hub refused the token (401): check {token_places}"
+    if status == 403:
+        return f"{subject}: this token may not {action} (403)" + (f": {why}" if why else "")
+    return None

@@ -13,6 +13,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, Mo
 from ..model.folder import (
     CED_PLOT,
     CONFIG,
+    EXACT_FILE,
     METRICS,
     NAMED,
     ONNX_FILE,
@@ -26,7 +27,7 @@ from ..model.folder import (
 )
 from ..model.preprocess import Preprocess
 from ..runtime.runners import write_reference
-from .errors import REPO_ID, short_error
+from .errors import REPO_ID, refusal, short_error
 
 RUN_FILES = ("log.csv", "log.json", "curves.png")  # the training log travels with the model
 
@@ -139,16 +140,17 @@ def model_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         results = f"{table}{plot}\n\nNME: mean point error over the outer-eye-corner distance (points 36 and 45)."
     else:
         results = "Not evaluated yet: `python -m landmarks evaluate labels_test_common.xml --model FOLDER --save`."
-    onnx_note = (
+    twin, exact = (folder / ONNX_FILE).is_file(), (folder / EXACT_FILE).is_file()
+    onnx_note = "".join([
         f" `{ONNX_FILE}` is the same network quantized to int8 (7-bit weights, so that CPUs without"
         f" VNNI do not saturate{'; one block kept in fp32' if config.get('arch', 'resnet18') == 'resnet18' else ''})"
-        " for ONNX Runtime, which `FaceLandmarker` uses"
-        f" on the CPU after checking it there against `{REFERENCE_FILE}` (the fp32 weights' outputs on"
-        " reference crops): a twin that disagrees on some CPU is replaced by PyTorch, with a warning."
-        " `evaluate --runtime torch` scores the safetensors weights."
-        if (folder / ONNX_FILE).is_file()
-        else ""
-    )
+        " for ONNX Runtime, which `FaceLandmarker` uses on the CPU after checking it there against"
+        f" `{REFERENCE_FILE}` (the fp32 weights' outputs on reference crops)." if twin else "",
+        f" `{EXACT_FILE}` is the network in fp32 for ONNX Runtime (weights stored as in `{WEIGHTS}`), checked"
+        f" against `{REFERENCE_FILE}` as well: it runs without PyTorch." if exact else "",
+        f" A twin that disagrees on some CPU is replaced by {'the fp32 model' if exact else 'PyTorch'}, with a warning." if twin else "",
+        " `evaluate --runtime torch` scores the safetensors weights." if twin or exact else "",
+    ])
     readout = {"neighbours": " (each point read as the mean of what its best cell and that cell's neighbours give)",
                "cell": " (each point read at its best cell)"}.get(config.get("readout") or "", "")
     body = f"""
@@ -194,9 +196,9 @@ def model_dir(path: str | Path) -> Path:
 
 def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: str | Path | None = None,
            readout: str | None = None) -> Path:
-    """A self-contained model folder: weights (fp16 with ``half``), config, figures, card;
-    with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation file's faces;
-    ``readout`` sets how a pip model reads its points (heads.py)."""
+    """A self-contained model folder: weights (fp16 with ``half``), config, the exact ONNX model,
+    figures, card; with ``int8_labels`` also the int8 ONNX twin, calibrated on that annotation
+    file's faces; ``readout`` sets how a pip model reads its points (heads.py)."""
     src, dest = model_dir(src), Path(dest)
     if readout is not None and not int8_labels and (src / ONNX_FILE).is_file():
         raise ModelError(f"export --readout {readout}: {src}'s int8 twin reads points its own way; give --int8 LABELS to make a new one")
@@ -204,6 +206,9 @@ def export(src: str | Path, dest: str | Path, half: bool = False, int8_labels: s
     if half:  # the weights as they will be stored: the twin and the reference are made from them
         model = model.half().float()
     dest.mkdir(parents=True, exist_ok=True)
+    from ..runtime.export import export_exact
+
+    export_exact(model, dest)  # what runs without torch where the twin fails its check
     if int8_labels:
         from ..runtime.quantize import export_int8, face_crops
 
@@ -234,7 +239,7 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
         raise ModelError(f"{repo_id}: not a Hub repo id (user/repo)")
     card = model_card(folder, repo_id)
     ops = [CommitOperationAdd("README.md", str(card).encode())]
-    for name in (WEIGHTS, CONFIG, ONNX_FILE, REFERENCE_FILE, METRICS, CED_PLOT):
+    for name in (WEIGHTS, CONFIG, ONNX_FILE, EXACT_FILE, REFERENCE_FILE, METRICS, CED_PLOT):
         if (folder / name).is_file():
             ops.append(CommitOperationAdd(name, str(folder / name)))
     for name in RUN_FILES:
@@ -243,10 +248,10 @@ def push(path: str | Path, repo_id: str, private: bool = False, endpoint: str | 
     api = HfApi(endpoint=endpoint, token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        for name in (ONNX_FILE, REFERENCE_FILE):  # the twin and reference of the weights being replaced
+        for name in (ONNX_FILE, EXACT_FILE, REFERENCE_FILE):  # the ONNX models and reference of the weights being replaced
             if not (folder / name).is_file() and api.file_exists(repo_id, name):
                 ops.append(CommitOperationDelete(name))
         info = api.create_commit(repo_id, ops, commit_message=f"Upload landmarks model ({folder.name})")
     except Exception as e:  # auth, network, quota: one line for the user, whatever the HTTP stack
-        raise PushError(f"push to {repo_id} failed: {short_error(e)}") from e
+        raise PushError(f"push to {repo_id} failed: {refusal(e, repo_id, 'write to it') or short_error(e)}") from e
     return info.commit_url

@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
 from ..model.folder import (
     BUNDLED,
     CONFIG,
+    EXACT_FILE,
     NAMED,
     ONNX_FILE,
     REFERENCE_FILE,
@@ -29,7 +30,7 @@ from ..model.folder import (
     ModelError,
     load_folder,
 )
-from .errors import REPO_ID, http_status, short_error
+from .errors import REPO_ID, refusal, short_error
 
 
 def parse_spec(spec: str | Path) -> tuple[str, str | None] | None:
@@ -46,7 +47,8 @@ def download(repo_id: str, revision: str | None = None, local_only: bool = False
         hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
         for name in (CONFIG, WEIGHTS)
     ]
-    for name in (ONNX_FILE, REFERENCE_FILE):  # optional: the fast CPU twin and what it is checked against
+    # optional: the fast CPU twin, the exact ONNX model, and what both are checked against
+    for name in (ONNX_FILE, EXACT_FILE, REFERENCE_FILE):
         try:
             hf_hub_download(repo_id, name, revision=revision, local_files_only=local_only, endpoint=endpoint)
         except (EntryNotFoundError, LocalEntryNotFoundError):
@@ -109,12 +111,9 @@ def resolve(spec: str | Path | None = None, device="cpu", fallback: bool = True,
         except ModelError:
             raise
         except Exception as e:
-            status = http_status(e)
-            if status == 401:  # a token was sent and refused: the cache would hide a real mistake
-                raise ModelError(f"model {name}: unauthorised: the Hub refused the token (401); "
-                                 "check HF_TOKEN or `hf auth login`") from None
-            if status == 403:
-                raise ModelError(f"model {name}: forbidden: this token has no access to the repository (403)") from None
+            refused = refusal(e, f"model {name}", "read the repository")
+            if refused:  # the cache would hide a real mistake
+                raise ModelError(refused) from None
             # refused, timed out, stalled, HF_HUB_OFFLINE, server error -- whatever the client's HTTP
             # stack raises (httpx in huggingface_hub 1.x, httpx2 in 2.x), the Hub is not usable: use the cache
             if isinstance(e, OfflineModeIsEnabled):

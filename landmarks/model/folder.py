@@ -1,7 +1,7 @@
 """The model folder: its files, the bundled models by name, checking its config and loading one.
 
 Loading gives a :class:`LoadedModel` that says what was loaded and from where; the runner
-reads the folder from it (for the int8 twin).  Models from the Hub: ``hub/resolve.py``.
+reads the folder from it (for the ONNX models).  Models from the Hub: ``hub/resolve.py``.
 
 torch is imported only when a network is built, so that file names and config checks
 are available to torch-free code (deploying a Space).
@@ -23,10 +23,11 @@ BUNDLED_LITE = Path(__file__).resolve().parents[1] / "pretrained_lite"
 NAMED = {"full": BUNDLED, "lite": BUNDLED_LITE}
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 ONNX_FILE = "model.int8.onnx"  # the int8 twin for CPUs (runners.py)
-REFERENCE_FILE = "reference.npz"  # what the twin is checked against (runners.py)
+EXACT_FILE = "model.onnx"  # the fp32 network for ONNX Runtime, where the twin fails its check (runtime/export.py)
+REFERENCE_FILE = "reference.npz"  # what both ONNX models are checked against (runners.py)
 METRICS, CED_PLOT = "metrics.json", "ced.png"  # written by evaluate --save
 REQUIRED_FILES = (CONFIG, WEIGHTS)
-INFERENCE_FILES = (CONFIG, WEIGHTS, ONNX_FILE, REFERENCE_FILE)  # everything inference reads
+INFERENCE_FILES = (CONFIG, WEIGHTS, ONNX_FILE, EXACT_FILE, REFERENCE_FILE)  # everything inference reads
 
 
 class ModelError(RuntimeError):
@@ -165,7 +166,7 @@ class ModelSpec:
 @dataclass(frozen=True)
 class LoadedModel:
     """What was loaded: its spec, the network (None where torch is not installed: then only
-    the folder's int8 ONNX twin can run), the folder it came from (None for a network built
+    the folder's ONNX models can run), the folder it came from (None for a network built
     in memory), which model from where in words, and why a requested model was not used."""
 
     spec: ModelSpec

@@ -17,23 +17,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..core.geometry import landmark_box
 from ..core.image_io import to_rgb_array
 from ..data.annotations import read_annotations
 from ..model.folder import ONNX_FILE
 from ..model.network import LandmarkNet
-
-
-class _Predict(nn.Module):
-    def __init__(self, model: LandmarkNet):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.predict(x)
+from .export import onnx_program
 
 
 def face_crops(model: LandmarkNet, labels, count: int = 200, seed: int = 0) -> np.ndarray:
@@ -86,8 +76,6 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    model = model.float().cpu().eval()
-    size = model.preprocess.size
     out = Path(folder) / ONNX_FILE
 
     class Reader(CalibrationDataReader):
@@ -100,16 +88,9 @@ def export_int8(model: LandmarkNet, folder: Path, calibration: np.ndarray) -> Pa
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
-        torch.onnx.export(
-            _Predict(model).eval(),
-            (torch.zeros(1, model.preprocess.channels, size, size),),
-            str(fp32),
-            dynamo=True,  # torch.export-based; the TorchScript exporter is deprecated
-            input_names=["crops"],
-            output_names=["points", "confidence"],
-            dynamic_shapes=({0: torch.export.Dim("faces", min=1, max=1024)},),
-            verbose=False,
-        )
+        program = onnx_program(model)
+        program.optimize()  # constants folded, BatchNorm folded into the convolutions
+        program.save(str(fp32))
         quant_pre_process(str(fp32), str(pre))
         graph = onnx.load(str(pre)).graph
         keep_float = _float_nodes(graph, model.arch)

@@ -1,11 +1,12 @@
-"""Running the network on face crops: PyTorch, or ONNX Runtime on int8 weights, verified.
+"""Running the network on face crops: ONNX Runtime on int8 or fp32 weights, verified, or PyTorch.
 
 On a CPU the int8 ONNX model (``model.int8.onnx`` in the model folder, written by
 ``python -m landmarks export --int8``) runs the same network 2-4x faster than PyTorch.
 Int8 kernels differ between CPUs (VNNI or not, AVX2, ARM), so the twin is checked on the
 CPU it runs on before it is used: its outputs on reference crops (``reference.npz`` in
-the model folder, else computed from the PyTorch weights) must match PyTorch's, or
-``FaceLandmarker`` falls back to PyTorch and says why.
+the model folder, else computed from the PyTorch weights) must match the fp32 weights', or
+``FaceLandmarker`` runs the exact ONNX model (``model.onnx``, the fp32 network, checked
+too), else PyTorch, and says why.  The ONNX models need no torch: the app's install has none.
 """
 from __future__ import annotations
 
@@ -16,12 +17,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model.folder import ONNX_FILE, REFERENCE_FILE, LoadedModel, ModelError, ModelSpec
+from ..model.folder import EXACT_FILE, ONNX_FILE, REFERENCE_FILE, LoadedModel, ModelError, ModelSpec
 from .sessions import cpu_session, onnx_available
 
 log = logging.getLogger(__name__)  # without logging set up, Python prints warnings as one line on stderr
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "onnx", "onnx-fp32", "torch")
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    file: str  # in the model folder
+    name: str  # the runner's
+    what: str  # in words
+
+
+# by runtime, in the order ``auto`` tries them
+ONNX_MODELS = {"onnx": OnnxModel(ONNX_FILE, "onnx-int8", "the int8 twin"),
+               "onnx-fp32": OnnxModel(EXACT_FILE, "onnx-fp32", "the exact ONNX model")}
+NO_TORCH = 'PyTorch is not installed (pip install -r requirements-train.txt, or pip install ".[train]")'
 
 # Tolerances of the self-check, set by measurement on the reference crops (bundled model,
 # AMD EPYC with AVX2 and no VNNI): twins whose int8 kernels are right there (7-bit or uint8
@@ -53,9 +67,8 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    name = "onnx-int8"
-
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, name: str, threads: int | None = None):
+        self.name = name
         self.session = cpu_session(path, threads)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,61 +156,95 @@ def check(runner, spec: ModelSpec, reference: Reference) -> Check:
     return Check(float(point_error), float(score_error))
 
 
+class _Unusable(Exception):
+    """Why one of the folder's ONNX models cannot run; ``broken``: it is there and fails (worth a warning)."""
+
+    def __init__(self, why: str, broken: bool = False):
+        super().__init__(why)
+        self.broken = broken
+
+
+def _open(loaded: LoadedModel, kind: OnnxModel) -> OnnxRunner:
+    path = Path(loaded.folder) / kind.file
+    try:
+        return OnnxRunner(path, kind.name)
+    except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
+        first = str(e).splitlines()[0][:160] if str(e) else ""
+        raise _Unusable(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {first})", broken=True) from None
+
+
+def _verify(loaded: LoadedModel, runner: OnnxRunner, kind: OnnxModel) -> str:
+    """The runner's note when it passes its self-check on this CPU, else _Unusable saying why."""
+    from .hardware import cpu_info
+
+    reference = load_reference(loaded)
+    if reference is None:  # no torch and no reference.npz: nothing to check the model against
+        raise _Unusable(f"{kind.what} cannot be checked: no {REFERENCE_FILE} in the model folder and {NO_TORCH}")
+    result = check(runner, loaded.spec, reference)
+    cpu = cpu_info()["model"]
+    if not result.passed:
+        raise _Unusable(f"{kind.what} is wrong on this CPU ({cpu}): {result}", broken=True)
+    return f"checked on this CPU ({cpu}): {result}"
+
+
 def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto"):
-    """``auto``: the int8 ONNX model when the model folder has one, the device is the CPU,
-    onnxruntime is installed and the twin passes its self-check on this CPU; otherwise PyTorch.
-    ``onnx``: the twin, checked all the same (a warning if it fails).  The runner's ``note``
-    says which runtime runs and why.  Without torch installed (an inference-only install)
-    only the checked twin can run; anything else is a ModelError saying what to install."""
+    """``auto``: on the CPU, the int8 twin (``model.int8.onnx``) when it passes its self-check
+    on this CPU, else the exact ONNX model (``model.onnx``) when it passes its own, else PyTorch;
+    where torch is not installed (the app's install) and neither ONNX model can run, a
+    ModelError saying why.  ``onnx`` (the twin), ``onnx-fp32`` (the exact model): that file,
+    checked all the same (a warning if the check fails or cannot be made).  ``torch``: PyTorch.
+    The runner's ``note`` says which runtime runs and why."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     folder = loaded.folder
-    path = Path(folder) / ONNX_FILE if folder else None
-    usable = path is not None and path.is_file() and getattr(device, "type", device) == "cpu"
-    if runtime == "onnx" and not usable:
-        # a missing model file, like a missing weights file: the CLI reports it in one line
-        raise ModelError(f"runtime 'onnx' needs a model folder with {ONNX_FILE} and the CPU (model: {folder}, device: {device})")
+    on_cpu = folder is not None and getattr(device, "type", device) == "cpu"
     torch_runner = TorchRunner(loaded.network, device) if loaded.network is not None else None
-    no_torch = "PyTorch is not installed (pip install torch, or the full requirements)"
-    if runtime == "torch" or not usable or not onnx_available():
-        why = "as asked" if runtime == "torch" else (
-            f"no {ONNX_FILE} in the model folder" if path is not None and not path.is_file()
-            else "no int8 twin for this device" if not usable else "onnxruntime is not installed")
+    if runtime == "torch":
         if torch_runner is None:
-            raise ModelError(f"model {folder}: {no_torch}, and the int8 twin cannot run instead: {why}")
-        torch_runner.note = why
+            raise ModelError(f"model {folder}: runtime 'torch' needs PyTorch: {NO_TORCH}")
+        torch_runner.note = "as asked"
         return torch_runner
-    from .hardware import cpu_info
-
-    cpu = cpu_info()["model"]
-    try:
-        runner = OnnxRunner(path)
-        reference = load_reference(loaded)
-        result = check(runner, loaded.spec, reference) if reference is not None else None
-    except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
-        first = str(e).splitlines()[0][:160] if str(e) else ""
-        if runtime == "onnx" or torch_runner is None:
-            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {first})") from None
-        torch_runner.note = f"the int8 twin could not be loaded ({type(e).__name__}), so PyTorch runs"
-        log.warning("%s: cannot be loaded (%s: %s); using PyTorch", path, type(e).__name__, first)
-        return torch_runner
-    if result is None:  # no torch and no reference.npz: nothing to check the twin against
-        message = f"the int8 twin cannot be checked: no {REFERENCE_FILE} in the model folder and {no_torch}"
-        if runtime != "onnx":
-            raise ModelError(f"model {folder}: {message}")
-        log.warning("%s; running it anyway, as asked", message)
-        runner.note = message
+    if runtime in ONNX_MODELS:  # asked for by name: it runs whatever its check says, with a warning
+        kind = ONNX_MODELS[runtime]
+        if not on_cpu or not (Path(folder) / kind.file).is_file():
+            # a missing model file, like a missing weights file: the CLI reports it in one line
+            raise ModelError(f"runtime {runtime!r} needs a model folder with {kind.file} and the CPU (model: {folder}, device: {device})")
+        try:
+            runner = _open(loaded, kind)
+        except _Unusable as e:
+            raise ModelError(str(e)) from None
+        try:
+            runner.note = _verify(loaded, runner, kind)
+        except _Unusable as e:
+            log.warning("%s; running it anyway, as asked", e)
+            runner.note = str(e)
         return runner
-    if result.passed:
-        runner.note = f"checked on this CPU ({cpu}): {result}"
-        return runner
-    message = f"the int8 twin is wrong on this CPU ({cpu}): {result}"
-    if runtime == "onnx":
-        log.warning("%s; running it anyway, as asked", message)
-        runner.note = message
-        return runner
+    reasons, broken = [], False  # auto: why each ONNX model cannot run; whether one is there but fails
+    if not on_cpu:
+        reasons.append("no ONNX model for this device" if folder else "a network in memory has no ONNX models")
+    elif not onnx_available():
+        reasons.append("onnxruntime is not installed")
+    else:
+        present = [kind for kind in ONNX_MODELS.values() if (Path(folder) / kind.file).is_file()]
+        missing = [kind.file for kind in ONNX_MODELS.values() if kind not in present]
+        if missing:
+            reasons.append(f"no {' or '.join(missing)} in the model folder")
+        for kind in present:
+            try:
+                runner = _open(loaded, kind)
+                note = _verify(loaded, runner, kind)
+            except _Unusable as e:
+                reasons.append(str(e))
+                broken |= e.broken
+                continue
+            if broken:
+                log.warning("%s; using %s", "; ".join(reasons), kind.what)
+            runner.note = f"{'; '.join(reasons)}, so {kind.what} runs, {note}" if reasons else note
+            return runner
+    why = "; ".join(reasons)
     if torch_runner is None:
-        raise ModelError(f"model {folder}: {message}, and {no_torch}")
-    log.warning("%s; using PyTorch", message)
-    torch_runner.note = f"{message}, so PyTorch runs"
+        raise ModelError(f"model {folder}: {NO_TORCH}, and no ONNX model can run instead: {why}")
+    if broken:
+        log.warning("%s; using PyTorch", why)
+    torch_runner.note = f"{why}, so PyTorch runs"
     return torch_runner
