@@ -13,7 +13,7 @@ from .runtime.runners import RUNTIMES
 
 MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
               "(default: the bundled full model)")
-# what requirements-train.txt adds to requirements.txt
+# what the train extra adds to requirements.txt
 TRAINING_MODULES = {"torch", "torchvision", "safetensors", "matplotlib", "onnx", "onnxscript"}
 RUNTIME_HELP = ("auto (default): on the CPU, the int8 ONNX twin when it passes its check here, else the exact ONNX model, "
                 "else PyTorch; onnx: the twin (model.int8.onnx); onnx-fp32: the exact ONNX model (model.onnx); "
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     except ModuleNotFoundError as e:  # the app's install (requirements.txt) runs predict, not evaluate or export
         if e.name not in TRAINING_MODULES:
             raise
-        print(f"error: {a.command} needs {e.name}, which the app's install leaves out: pip install -r requirements-train.txt",
+        print(f"error: {a.command} needs {e.name}, which the app's install leaves out: pip install '.[train]'",
               file=sys.stderr)
         return 2
 

@@ -209,8 +209,8 @@ def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "landmarks", "predict", str(portrait_path()), "--out", str(tmp_path / "o.json"),
                         "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
-    assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install -r requirements-train.txt, or "
-                                f"pip install \".[train]\"), and no ONNX model can run instead: no {ONNX_FILE} or {EXACT_FILE} "
+    assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install '.[train]'), "
+                                f"and no ONNX model can run instead: no {ONNX_FILE} or {EXACT_FILE} "
                                 "in the model folder")
 
 
@@ -239,4 +239,8 @@ def test_without_torch_the_training_commands_say_what_to_install_in_one_line(tmp
     p = subprocess.run([sys.executable, "-m", "landmarks", "export", "full", str(tmp_path / "out")],
                        capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
     assert p.returncode == 2 and p.stderr.strip() == ("error: export needs torch, which the app's install leaves out: "
-                                                      "pip install -r requirements-train.txt"), p.stderr
+                                                      "pip install '.[train]'"), p.stderr
+    p = subprocess.run([sys.executable, "-m", "train", "--data", str(tmp_path), "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+    assert p.returncode == 2 and p.stderr.strip() == ("error: training needs torch, which the app's install leaves out: "
+                                                      "pip install '.[train]'"), p.stderr

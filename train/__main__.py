@@ -40,7 +40,12 @@ def main(argv=None) -> int:
     from landmarks.hub.publish import PushError, push
     from landmarks.model.folder import ModelError
     from landmarks.training.evaluate import save_report
-    from landmarks.training.trainer import TrainConfig, train
+
+    try:
+        from landmarks.training.trainer import TrainConfig, train
+    except ModuleNotFoundError as e:  # the app's install (requirements.txt) has no torch
+        print(f"error: training needs {e.name}, which the app's install leaves out: pip install '.[train]'", file=sys.stderr)
+        return 2
 
     cfg = TrainConfig(
         data=a.data,

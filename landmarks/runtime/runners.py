@@ -35,7 +35,7 @@ class OnnxModel:
 # by runtime, in the order ``auto`` tries them
 ONNX_MODELS = {"onnx": OnnxModel(ONNX_FILE, "onnx-int8", "the int8 twin"),
                "onnx-fp32": OnnxModel(EXACT_FILE, "onnx-fp32", "the exact ONNX model")}
-NO_TORCH = 'PyTorch is not installed (pip install -r requirements-train.txt, or pip install ".[train]")'
+NO_TORCH = "PyTorch is not installed (pip install '.[train]')"
 
 # Tolerances of the self-check, set by measurement on the reference crops (bundled model,
 # AMD EPYC with AVX2 and no VNNI): twins whose int8 kernels are right there (7-bit or uint8
