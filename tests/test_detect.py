@@ -40,6 +40,9 @@ def test_default_is_blazeface_and_the_cascades_stay_available(landmarker):
     assert FaceLandmarker(landmarker.model, detector=mine)(portrait()) == []
     with pytest.raises(ValueError):
         make_detector("nope")
+    assert make_detector("haar", scale_factor=1.3).scale_factor == 1.3
+    with pytest.raises(ValueError, match="BlazeFace has none"):  # once silently ignored
+        make_detector("blazeface", scale_factor=1.2)
 
 
 def test_test_faces_found_with_points_on_the_face(landmarker, test_records):
