@@ -14,7 +14,7 @@ from .runtime.runners import RUNTIMES
 MODEL_HELP = ("a bundled model by name (full, lite), a model folder, or a Hub repo id user/repo[@rev] "
               "(default: the bundled full model)")
 # what the train extra adds to requirements.txt
-TRAINING_MODULES = {"torch", "torchvision", "safetensors", "matplotlib", "onnx", "onnxscript"}
+TRAINING_MODULES = {"torch", "torchvision", "safetensors", "matplotlib", "onnxscript"}
 RUNTIME_HELP = ("auto (default): on the CPU, the int8 ONNX twin when it passes its check here, else the exact ONNX model, "
                 "else PyTorch; onnx: the twin (model.int8.onnx); onnx-fp32: the exact ONNX model (model.onnx); "
                 "torch: PyTorch (the training install)")
