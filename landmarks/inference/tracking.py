@@ -80,15 +80,18 @@ class FaceTracker:
         return not tracked or len(tracked) < len(self.faces) or self.since_detection >= self.detect_every
 
     def add_detections(self, rgb: np.ndarray, tracked: list, min_face: int | None) -> list:
-        """Tracked faces plus the detector's new ones (without a filter yet); a detection of a
-        face already tracked adds nothing (the tracked points stay)."""
+        """Tracked faces plus the detector's new ones (without a filter yet).  A detection of a
+        face already tracked adds nothing (the tracked points stay), so it is matched before any
+        network pass: its box, as the landmark box the detector's calibration gives, against
+        the track's points' box."""
         fl = self.landmarker
-        found = fl.from_detections(rgb, fl.detect(rgb, min_face))
-        match = match_detections([landmark_box(f.points) for f, _ in tracked], [landmark_box(f.points) for f in found])
+        boxes = np.asarray(fl.detect(rgb, min_face), np.float32).reshape(-1, 4)
+        match = match_detections([landmark_box(f.points) for f, _ in tracked], fl.landmark_boxes(boxes))
         taken = {m for m in match if m is not None}
         # without a confidence (regress models) only the detector can tell a track is still a face
         tracked = [t for t, m in zip(tracked, match) if m is not None or t[0].score is not None]
-        new = [f for i, f in enumerate(found) if i not in taken]
+        untracked = [b for i, b in enumerate(boxes) if i not in taken]
+        new = fl.from_detections(rgb, untracked) if untracked else []
         if new and self.settle:
             # each later frame is one more pass at the last points: run those passes now, so that
             # a new face starts where its track settles instead of drifting there over frames

@@ -167,13 +167,17 @@ export class Landmarker {
     return kept.map((c) => c.box).sort((a, b) => b[2] * b[3] - a[2] * a[3]);
   }
 
-  // FaceLandmarker.from_detections
-  async fromDetections(frame, boxes) {
-    const lboxes = boxes.map(([x, y, w, h]) => {
+  // FaceLandmarker.landmark_boxes: detector boxes -> tight landmark boxes (BlazeFace's calibration)
+  landmarkBoxes(boxes) {
+    return boxes.map(([x, y, w, h]) => {
       const cx = x + w / 2 + w * CALIBRATION[0], cy = y + h / 2 + w * CALIBRATION[1], bw = w * CALIBRATION[2], bh = w * CALIBRATION[3];
       return [cx - bw / 2, cy - bh / 2, bw, bh];
     });
-    const faces = (await this.predictBoxes(frame, lboxes, this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter(confident);
+  }
+
+  // FaceLandmarker.from_detections
+  async fromDetections(frame, boxes) {
+    const faces = (await this.predictBoxes(frame, this.landmarkBoxes(boxes), this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter(confident);
     return distinct(faces, (f) => -f.score).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 }
@@ -238,11 +242,11 @@ export class FaceTracker {
     return found.map((f, i) => ({ ...f, filter: this.filters[i] })).filter(confident);
   }
 
-  async addDetections(frame, tracked) {
-    const found = await this.fl.fromDetections(frame, await this.fl.detect(frame));
-    const match = matchDetections(tracked.map((f) => landmarkBox(f.points)), found.map((f) => landmarkBox(f.points)));
-    const taken = new Set(match.filter((m) => m !== null));
-    let fresh = found.filter((f, i) => !taken.has(i));
+  async addDetections(frame, tracked) {  // a detection of a tracked face costs no network pass
+    const boxes = await this.fl.detect(frame);
+    const match = matchDetections(tracked.map((f) => landmarkBox(f.points)), this.fl.landmarkBoxes(boxes));
+    const taken = new Set(match.filter((m) => m !== null)), untracked = boxes.filter((b, i) => !taken.has(i));
+    let fresh = untracked.length ? await this.fl.fromDetections(frame, untracked) : [];
     if (fresh.length && this.settle) fresh = await this.fl.predictBoxes(frame, fresh.map((f) => landmarkBox(f.points)), this.settle - 1);
     return [...tracked, ...fresh.map((f) => ({ ...f, filter: null }))];
   }
