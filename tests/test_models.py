@@ -8,9 +8,9 @@ from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
 from landmarks.training.evaluate import evaluate
 
-# The bundled lite model (runs liteA, liteB, liteC) reads these 111 faces at 3.59 % (3.69 on all 554):
+# The bundled lite model (runs liteA to liteD) reads these 111 faces at 3.40 % (3.51 on all 554):
 # a model that lost its training would be far above this; the target is 3.35 on all 554.
-LITE_NME_BOUND = 3.8
+LITE_NME_BOUND = 3.6
 
 
 @pytest.fixture(scope="module")
