@@ -24,9 +24,8 @@ from landmarks.runtime.hardware import cpu_line  # noqa: E402
 from landmarks.webapp.live import float_graph  # noqa: E402
 from landmarks.model.folder import NAMED, ONNX_FILE  # noqa: E402
 
-SWAP = """async (url) => {  // the page's landmark model replaced by another one
-  const fl = window.landmarksLive.tracker.fl, bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-  fl.sessions.landmarks = await fl.ort.InferenceSession.create(bytes, {executionProviders: ["wasm"], graphOptimizationLevel: "all"});
+SWAP = """async (url) => {  // the page's landmark model replaced by another one, in each of its workers
+  await window.landmarksLive.pool.load("landmarks", await (await fetch(url)).arrayBuffer());
 }"""
 MEASURE = """async (ms) => {
   const live = window.landmarksLive, f0 = live.frames, t0 = performance.now();

@@ -152,6 +152,24 @@ def test_live_points_agree_with_python(live_page):
     assert smoothing < 1e-3
 
 
+SPLIT = """async (crops) => {
+  const pool = window.landmarksLive.pool, pre = window.landmarksLive.tracker.fl.pre, dims = [pre.channels, pre.size, pre.size];
+  const per = dims[0] * dims[1] * dims[2], x = Float32Array.from({length: crops * per}, (_, i) => Math.sin(i / 7));
+  const all = await pool.run("landmarks", {crops: {data: x.slice(), dims: [crops, ...dims]}}), one = [];
+  for (let i = 0; i < crops; i++) one.push(...(await pool.run("landmarks", {crops: {data: x.slice(i * per, (i + 1) * per), dims: [1, ...dims]}})).points.data);
+  return {workers: pool.workers.length, cores: navigator.hardwareConcurrency, dims: all.points.dims, all: Array.from(all.points.data), one};
+}"""
+
+
+def test_the_workers_share_a_batch(live_page):
+    """Five faces go to two workers (3 + 2 crops) and come back in order: the same points as one by one."""
+    open_live(live_page)
+    out = live_page.evaluate(SPLIT, 5)
+    assert out["workers"] == min(out["cores"], 2)
+    assert out["dims"][0] == 5
+    np.testing.assert_allclose(out["all"], out["one"], atol=1e-5)
+
+
 def server_cpu_seconds(pid: int) -> float:
     fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
     import os
@@ -186,29 +204,28 @@ def test_warm_cache_first_points_and_fallback(playwright, app_server, camera_fra
     from conftest import CHROMIUM, CHROMIUM_FLAGS
 
     clip = sample_pictures.write_y4m(tmp_path / "face.y4m", [camera_frame] * 10)
-    if True:
-        context = playwright.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                       args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clip}"],
-                                                       viewport={"width": 1280, "height": 1000}, permissions=["camera"])
-        serve_cdn_locally(context, ort_dist)
-        times, fetched = [], []
-        context.on("request", lambda r: fetched.append(r.url) if r.url.endswith((".onnx", ".wasm")) else None)
-        for visit in range(2):
-            fetched.clear()
-            page = context.new_page()
-            page.goto(app_server.url, wait_until="load")
-            page.wait_for_selector("#photo-out", timeout=60_000)
-            open_live(page)
-            times.append(page.evaluate("window.landmarksLive.firstPoints") / 1000)
-            page.close()
-        # timed here for the log (benchmarks/live.py measures it): the bound is that nothing was downloaded again
-        print(f"opening the Live tab to its first points: {times[0]:.1f} s (cold cache), {times[1]:.1f} s (warm)")
-        assert fetched == [], f"the second visit downloaded {fetched}"
+    context = playwright.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                           args=CHROMIUM_FLAGS + [f"--use-file-for-fake-video-capture={clip}"],
+                                                           viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+    serve_cdn_locally(context, ort_dist)
+    times, fetched = [], []
+    context.on("request", lambda r: fetched.append(r.url) if r.url.endswith((".onnx", ".wasm")) else None)
+    for visit in range(2):
+        fetched.clear()
         page = context.new_page()
-        page.add_init_script("const v = WebAssembly.validate; WebAssembly.validate = (b) => b.length === 31 ? false : v(b);")
         page.goto(app_server.url, wait_until="load")
         page.wait_for_selector("#photo-out", timeout=60_000)
-        page.get_by_role("tab", name="Live").click()
-        page.wait_for_function(f"({STATUS}).includes('no SIMD')", timeout=30_000)
-        assert "Webcam tab" in page.locator("#live-status").inner_text()
-        context.close()
+        open_live(page)
+        times.append(page.evaluate("window.landmarksLive.firstPoints") / 1000)
+        page.close()
+    # timed here for the log (benchmarks/live.py measures it): the bound is that nothing was downloaded again
+    print(f"opening the Live tab to its first points: {times[0]:.1f} s (cold cache), {times[1]:.1f} s (warm)")
+    assert fetched == [], f"the second visit downloaded {fetched}"
+    page = context.new_page()
+    page.add_init_script("const v = WebAssembly.validate; WebAssembly.validate = (b) => b.length === 31 ? false : v(b);")
+    page.goto(app_server.url, wait_until="load")
+    page.wait_for_selector("#photo-out", timeout=60_000)
+    page.get_by_role("tab", name="Live").click()
+    page.wait_for_function(f"({STATUS}).includes('no SIMD')", timeout=30_000)
+    assert "Webcam tab" in page.locator("#live-status").inner_text()
+    context.close()

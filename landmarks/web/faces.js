@@ -1,12 +1,12 @@
-// Faces in a camera frame, in the page: the ports of landmarks/preprocess.py + geometry.crop
-// (crop), blazeface.py (detector), predictor.py (points from boxes) and tracking.py
-// (FaceTracker). Same constants, same order of steps: tests/test_live.py compares the points
-// with Python's. A frame is {data: RGBA bytes, width, height}; a box is [x, y, w, h].
+// Faces in a camera frame, in the page: the ports of landmarks/model/preprocess.py +
+// core/geometry.crop (crop), detection/blazeface.py (detector), inference/landmarker.py (points
+// from boxes) and inference/tracking.py (FaceTracker). Same constants, same order of steps:
+// tests/test_live.py compares the points with Python's. A frame is {data: RGBA bytes, width, height}; a box is [x, y, w, h].
 import { FaceFilter } from "./smoothing.js";
 
 const STRIDE = 4, ALIGN = 32, SMALLEST = 20, LARGEST = 128, STEP = 4;  // blazeface.py
 const CALIBRATION = [0.0, 0.093, 0.879, 0.859];  // BlazeFaceDetector.calibration
-const MIN_SCORE = 0.65;  // predictor.MIN_SCORE
+const MIN_SCORE = 0.65;  // landmarker.MIN_SCORE
 
 export function landmarkBox(p) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -107,9 +107,10 @@ function crop(img, reg, size, out, offset) {
 }
 
 export class Landmarker {
-  // ort: the onnxruntime-web module; sessions: {landmarks, detector}; pre: config.json's "preprocess"
-  constructor(ort, sessions, pre, minFace = 40) {
-    Object.assign(this, { ort, sessions, pre, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280, refine: 1 });
+  // sessions: {landmarks, detector}, each with ONNX Runtime's run(feeds) on plain {data, dims}
+  // tensors (pool.js); pre: config.json's "preprocess"
+  constructor(sessions, pre, minFace = 40) {
+    Object.assign(this, { sessions, pre, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280, refine: 1 });
   }
 
   // Faces (boxes the points' own) for tight landmark boxes, all in one batch; `refine` more passes
@@ -123,7 +124,7 @@ export class Landmarker {
       regions.forEach((r, i) => crop(img, r, size, bytes, i * per));
       const x = new Float32Array(bytes.length);
       for (let i = 0; i < x.length; i++) x[i] = (bytes[i] / 255 - mean) / std;
-      const out = await this.sessions.landmarks.run({ crops: new this.ort.Tensor("float32", x, [n, channels, size, size]) });
+      const out = await this.sessions.landmarks.run({ crops: { data: x, dims: [n, channels, size, size] } });
       const t = out.points.data, k = t.length / n;
       points = regions.map(([cx, cy, sw, sh], i) => Float32Array.from(t.subarray(i * k, (i + 1) * k), (v, j) => (j % 2 ? v * sh + cy : v * sw + cx)));
       confidence = out.confidence.data;
@@ -150,7 +151,7 @@ export class Landmarker {
       const ph = Math.ceil(nh / ALIGN) * ALIGN, pw = Math.ceil(nw / ALIGN) * ALIGN, x = new Float32Array(3 * ph * pw);
       for (let y = 0; y < nh; y++) for (let xx = 0; xx < nw; xx++) for (let c = 0; c < 3; c++)
         x[c * ph * pw + y * pw + xx] = small.data[(y * nw + xx) * 3 + c] * (2 / 255) - 1;
-      const out = await this.sessions.detector.run({ input: new this.ort.Tensor("float32", x, [1, 3, ph, pw]) });
+      const out = await this.sessions.detector.run({ input: { data: x, dims: [1, 3, ph, pw] } });
       const [reg, logit] = Object.values(out).sort((a, b) => b.dims[2] - a.dims[2]).map((t) => t.data);
       const gw = pw / STRIDE;
       for (let k = 0; k < logit.length; k++) {
@@ -184,7 +185,7 @@ export class Landmarker {
 
 const confident = (f) => f.score >= MIN_SCORE;
 
-// predictor.distinct: in rank order, each dropped whose points' box overlaps a kept one (IoU >= 0.5)
+// landmarker.distinct: in rank order, each dropped whose points' box overlaps a kept one (IoU >= 0.5)
 function distinct(faces, rank) {
   const kept = [];
   for (const f of [...faces].sort((a, b) => rank(a) - rank(b)))
@@ -192,7 +193,7 @@ function distinct(faces, rank) {
   return kept;
 }
 
-// detect.match_detections
+// detection/base.match_detections
 function matchDetections(gt, det, minIou = 0.3) {
   const used = new Set();
   return gt.map((g) => {

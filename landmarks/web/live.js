@@ -2,11 +2,13 @@
 // faces). Settings come from #live-root's data-config (landmarks/live.py). Frames never leave
 // the page: the server sends the models once and hears nothing more.
 import { FaceTracker, Landmarker } from "./faces.js";
+import { WorkerPool } from "./pool.js";
 import { FaceFilter } from "./smoothing.js";
 
 // a module that uses one SIMD instruction: validates only where WebAssembly has SIMD
 const SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const CACHE = "landmarks-live";
+const WORKERS = 2;  // more gained little on a phone's few big cores and cost 15 MB of memory each
 // the latest frame, its faces and the tracker, for tests/test_live.py
 const live = (window.landmarksLive = { faces: [], frames: 0, state: "idle", FaceFilter });
 
@@ -40,15 +42,13 @@ async function load(root, cfg) {
     const cache = await caches.open(CACHE), keep = new Set(files.map((f) => new URL(f.url, location.href).href));
     for (const req of await cache.keys()) if (!keep.has(req.url)) await cache.delete(req);
   }
-  const blob = (i, type) => URL.createObjectURL(new Blob([got[i]], { type }));
-  const ort = await import(blob(0, "text/javascript"));
-  ort.env.wasm.numThreads = 1;  // the page is not cross-origin isolated (Gradio's page needs its embeds): no threads
-  ort.env.wasm.wasmPaths = { mjs: blob(1, "text/javascript"), wasm: blob(2, "application/wasm") };
-  const opts = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const landmarks = await ort.InferenceSession.create(new Uint8Array(got[3]), opts);
-  const detector = await ort.InferenceSession.create(new Uint8Array(got[4]), opts);
+  // two workers where there are two cores: the page is not cross-origin isolated (a Space is
+  // shown inside the Hub's page), so no WebAssembly threads, but workers side by side
+  const pool = await WorkerPool.start(Math.min(navigator.hardwareConcurrency || 1, WORKERS),
+    { module: got[0], glue: got[1], wasm: got[2] }, { landmarks: got[3], detector: got[4] });
   $(root, "#live-load").hidden = true;
-  return new FaceTracker(new Landmarker(ort, { landmarks, detector }, cfg.preprocess));
+  const sessions = { landmarks: pool.session("landmarks"), detector: pool.session("detector") };
+  return { tracker: new FaceTracker(new Landmarker(sessions, cfg.preprocess)), pool };
 }
 
 function draw(ctx, video, faces, parts) {
@@ -73,28 +73,22 @@ async function run(root) {
     return say(root, "This browser's WebAssembly has no SIMD, which the in-page models need: the Webcam tab runs them on the server instead.");
   }
   say(root, "Loading…");
-  const opened = performance.now(), tracker = await load(root, cfg);
+  const opened = performance.now(), { tracker, pool } = await load(root, cfg);
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
   const video = document.createElement("video");
   Object.assign(video, { srcObject: stream, muted: true, playsInline: true, className: "live-source" });
-  root.append(video);  // in the page, so that it presents its frames (and calls step for each)
+  root.append(video);  // in the page, so that it presents its frames (and calls onFrame for each)
   await video.play();
   const canvas = $(root, "#live-canvas"), ctx = canvas.getContext("2d");
   const work = new OffscreenCanvas(video.videoWidth, video.videoHeight).getContext("2d", { willReadFrequently: true });
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-  Object.assign(live, { state: "running", tracker });
+  Object.assign(live, { state: "running", tracker, pool });
   const times = [], stamps = [];
-  const step = async (now, meta) => {
-    if (!root.isConnected || root.offsetParent === null) {  // tab left: the camera goes off
-      stream.getTracks().forEach((t) => t.stop());
-      video.remove();
-      live.state = "idle";
-      return say(root, "Camera off. Open the tab again to restart it.");
-    }
+  const step = async (meta) => {
     const t0 = performance.now();
     work.drawImage(video, 0, 0);
     const image = work.getImageData(0, 0, video.videoWidth, video.videoHeight);
-    const faces = await tracker.track({ data: image.data, width: image.width, height: image.height }, meta ? meta.mediaTime : t0 / 1000);
+    const faces = await tracker.track({ data: image.data, width: image.width, height: image.height }, meta.mediaTime ?? t0 / 1000);
     draw(ctx, video, faces, cfg.parts);
     const t1 = performance.now();
     times.push(t1 - t0); stamps.push(t1);
@@ -102,9 +96,37 @@ async function run(root) {
     Object.assign(live, { faces, image, frames: live.frames + 1, firstPoints: live.firstPoints ?? (faces.length ? t1 - opened : undefined) });
     const fps = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (t1 - stamps[0]) : 0, ms = times.reduce((a, b) => a + b, 0) / times.length;
     say(root, `${fps.toFixed(1)} fps · ${faces.length} face${faces.length === 1 ? "" : "s"} · ${ms.toFixed(1)} ms`);
-    next();
   };
-  const next = () => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(step) : requestAnimationFrame((t) => step(t)));
+  let stopped = false;
+  const stop = (text, state = "idle") => {
+    if (stopped) return;
+    stopped = true;
+    stream.getTracks().forEach((t) => t.stop());
+    video.remove();
+    pool.stop();
+    live.state = state;
+    say(root, text);
+  };
+  // A frame that comes while the last one is computed waits, and the newest waiting one is computed
+  // as soon as that is done: a frame slower than the camera's interval does not also wait for the
+  // next frame to arrive.
+  let busy = false, waiting = null;
+  const compute = async () => {
+    busy = true;
+    try {
+      while (waiting) { const meta = waiting; waiting = null; await step(meta); }
+      busy = false;
+    } catch (e) {
+      stop(`The Live tab stopped (${e.message || e}): the Webcam tab runs the models on the server instead.`, "failed");
+    }
+  };
+  const onFrame = (now, meta) => {
+    if (!root.isConnected || root.offsetParent === null) return stop("Camera off. Open the tab again to restart it.");
+    waiting = meta || {};
+    next();
+    if (!busy) compute();
+  };
+  const next = () => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(onFrame) : requestAnimationFrame((t) => onFrame(t)));
   next();
 }
 
