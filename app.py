@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from landmarks.webapp import scratch
 from landmarks.webapp.handlers import (BUSY, PhotoResult, Settings, StreamSlots, annotate_frame, annotate_photo, annotate_video,
-                                video_note)
+                                video_note, webcam_landmarker)
 from landmarks.detection.base import DetectorError
 from landmarks.hub.resolve import resolve
 from landmarks.model.folder import ModelError
@@ -282,8 +282,10 @@ LIVE_NOTE = ("**Runs in your browser:** the camera's frames stay on this device;
              "The Webcam tab runs them on the server instead (frames go there).")
 
 
-def build(fl: FaceLandmarker, model_note: str, examples: Path, live: LiveFiles | None = None) -> gr.Blocks:
+def build(fl: FaceLandmarker, model_note: str, examples: Path, live: LiveFiles | None = None,
+          webcam_fl: FaceLandmarker | None = None) -> gr.Blocks:
     slots = StreamSlots(WEBCAM_SLOTS)
+    webcam_fl = webcam_fl or fl
 
     def settings(box, indices, smooth, min_face, axes):
         return Settings(show_box=box, show_indices=indices, smoothing=smooth, min_face=int(min_face), show_axes=axes)
@@ -297,7 +299,7 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path, live: LiveFiles |
     def on_frame(frame, state, box, indices, smooth, min_face, mirror, axes, request: gr.Request):
         if not slots.admit(request.session_hash):
             return gr.skip(), state, BUSY
-        image, state, status = annotate_frame(fl, frame, state, settings(box, indices, smooth, min_face, axes), mirror)
+        image, state, status = annotate_frame(webcam_fl, frame, state, settings(box, indices, smooth, min_face, axes), mirror)
         return gr.skip() if image is None else image, state, status
 
     def on_video(video, box, indices, axes, progress=gr.Progress()):
@@ -425,13 +427,15 @@ def build(fl: FaceLandmarker, model_note: str, examples: Path, live: LiveFiles |
 BUTTON_TEXT = gr.I18n(en={"audio.record": "Start streaming", "audio.stop": "Stop"})  # longer wraps in the button
 
 
-def model_line(source: str, runner, fell_back: str | None = None) -> str:
+def model_line(source: str, runner, fell_back: str | None = None, webcam: str | None = None) -> str:
     """The page's model line: what runs, in plain words (and why not the model asked for),
-    with the runtime's own account behind a click."""
+    with the runtime's own account behind a click; ``webcam``: the Webcam tab's model where it is another."""
     how = {"onnx-int8": "in a compact 8-bit form, checked against the full model on this computer when the app started",
            "onnx-fp32": "in full precision with ONNX Runtime, checked on this computer when the app started"}.get(
         runner.name, "with PyTorch")
     line = f"Model: {source}, running on the server's processor {how}."
+    if webcam:
+        line += f" The Webcam tab runs {webcam}, a fifth of the cost a frame."
     if fell_back:
         line += f"\n\n**Fell back to the bundled model** because {fell_back}"
     return line + f"\n\n<details><summary>Details</summary>\n\nruntime: {runner.name}: {runner.note}.\n\n</details>"
@@ -458,7 +462,8 @@ def main(argv=None) -> None:
         fl = FaceLandmarker(resolved)
     except DetectorError as e:
         sys.exit(f"error: {e}")
-    note = model_line(resolved.source, fl.runner, resolved.fell_back)
+    webcam_fl = webcam_landmarker(fl)
+    note = model_line(resolved.source, fl.runner, resolved.fell_back, webcam_fl.loaded.source if webcam_fl is not fl else None)
     if resolved.fell_back:
         print(f"warning: {resolved.fell_back}; using the bundled model", file=sys.stderr, flush=True)
     folder = private_folder()
@@ -468,7 +473,7 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     folder_for_page = live_folder(fl.loaded.folder)
     live = LiveFiles.of(folder_for_page) if folder_for_page is not None else None
-    demo = build(fl, note, examples, live)
+    demo = build(fl, note, examples, live, webcam_fl)
     # Gradio prints a long notice when the share tunnel cannot be made; keep its output and
     # say it in one line instead
     captured = io.StringIO()

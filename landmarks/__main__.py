@@ -230,9 +230,10 @@ def main(argv=None) -> int:
         print(f"error: {in_flag_words(e, p)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:  # the app's install (requirements.txt) runs predict, not evaluate or export
-        if e.name not in TRAINING_MODULES:
+        package = (e.name or "").partition(".")[0]  # safetensors.torch: the safetensors package
+        if package not in TRAINING_MODULES:
             raise
-        print(f"error: {a.command} needs {e.name}, which the app's install leaves out: pip install '.[train]'",
+        print(f"error: {a.command} needs {package}, which the app's install leaves out: pip install '.[train]'",
               file=sys.stderr)
         return 2
 

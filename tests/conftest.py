@@ -42,11 +42,26 @@ def run_landmarks(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "landmarks", *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def without_torch(folder: Path) -> dict:
-    """Environment variables under which ``import torch`` fails in a new Python process, as in
-    an inference-only install (a ``sitecustomize`` in ``folder``, put on PYTHONPATH)."""
+def training_only_packages() -> list[str]:
+    """What ``pip install ".[train]"`` adds to the app's install (requirements.txt): the train
+    extra's packages that requirements.txt lacks (each imported under its own name)."""
+    import re
+    import tomllib
+
+    def name(requirement: str) -> str:
+        return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    app = {name(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
+    return sorted({name(r) for r in extra} - app)
+
+
+def without_training_packages(folder: Path) -> dict:
+    """Environment variables under which every training-only package fails to import in a new
+    Python process, as in the app's install (a ``sitecustomize`` in ``folder``, put on PYTHONPATH)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None  # as if not installed\n")
+    blocked = training_only_packages()
+    (folder / "sitecustomize.py").write_text(f"import sys\nsys.modules.update(dict.fromkeys({blocked!r}))  # as if not installed\n")
     return {"PYTHONPATH": str(folder)}
 
 

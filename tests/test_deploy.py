@@ -12,7 +12,7 @@ from urllib.request import urlopen
 
 import huggingface_hub
 import pytest
-from conftest import ROOT, free_port, without_torch
+from conftest import ROOT, free_port, without_training_packages
 from gradio_client import Client, handle_file
 from hub_standin import HubStandIn
 from huggingface_hub import HfApi, SpaceCard, hf_hub_download, snapshot_download
@@ -255,11 +255,12 @@ def test_a_space_installs_no_torch_and_serves_a_face(hub_server, api, tmp_path):
                 for line in (folder / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()}
     assert not required & {"torch", "torchvision", "onnxscript", "safetensors", "matplotlib"}
     assert {"onnxruntime", "gradio", "opencv-python-headless", "huggingface_hub"} <= required
-    app = SpaceApp(folder, {**without_torch(tmp_path / "no-torch"), "HF_HUB_OFFLINE": "1"})
+    app = SpaceApp(folder, {**without_training_packages(tmp_path / "no-train"), "HF_HUB_OFFLINE": "1"})
     try:
         config = json.loads(urlopen(app.url + "config", timeout=30).read())
         (note,) = [c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == "model-note"]
         assert "the bundled model" in note and "runtime: onnx-int8: checked on this CPU" in note, note
+        assert "The Webcam tab runs the bundled lite model" in note, note  # without torch, too
         client = Client(app.url, verbose=False)
         _, result, message, *_ = client.predict(handle_file(str(portrait_path())), True, False, 40, api_name="/on_photo")
         assert result["faces"] == 1, message

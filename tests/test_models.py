@@ -48,3 +48,16 @@ def test_lite_accuracy_at_labelled_boxes(lite, test_records, tmp_path):
     faces = write_xml(test_records[::5], tmp_path / "test.xml")
     _, summary = evaluate(faces, lite, progress=False)
     assert summary["nme"] < LITE_NME_BOUND, summary
+
+
+def test_live_video_defaults_to_lite(lite):
+    """FaceTracker() and the app's Webcam tab run `lite` (the webcam path's cost); a model the
+    server was given by name or folder is used as it is."""
+    from landmarks.inference.tracking import FaceTracker
+    from landmarks.webapp.handlers import webcam_landmarker
+
+    assert FaceTracker().landmarker.loaded.folder == BUNDLED_LITE
+    full = FaceLandmarker(device="cpu")
+    assert full.loaded.folder == BUNDLED
+    assert webcam_landmarker(full).loaded.folder == BUNDLED_LITE
+    assert webcam_landmarker(lite) is lite

@@ -3,6 +3,7 @@ ONNX model that runs where the twin fails it."""
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT, without_torch
+from conftest import ROOT, training_only_packages, without_training_packages
 from onnx import numpy_helper
 
 from landmarks.core.geometry import landmark_box
@@ -182,8 +183,9 @@ def test_export_sets_the_readout_and_never_keeps_a_twin_that_reads_otherwise(tmp
     assert 0 < np.linalg.norm(a - b, axis=1).mean() < 2  # pixels on a 256-px crop: the same weights, read two ways
 
 
-def no_torch_env(tmp_path) -> dict:
-    return {**os.environ, **without_torch(tmp_path / "no-torch")}
+def app_install_env(tmp_path) -> dict:
+    """This environment less every training-only package: the app's install."""
+    return {**os.environ, **without_training_packages(tmp_path / "no-train")}
 
 
 def test_without_torch_the_checked_twin_gives_the_same_points(tmp_path, test_records):
@@ -192,7 +194,7 @@ def test_without_torch_the_checked_twin_gives_the_same_points(tmp_path, test_rec
     script = ("import json, sys; from landmarks import FaceLandmarker; fl = FaceLandmarker(); "
               f"f = fl.predict_boxes({str(rec.image)!r}, [{list(box)}])[0]; "
               "print(json.dumps([fl.runner.name, 'torch' in sys.modules and sys.modules['torch'] is not None, f.points.tolist()]))")
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=app_install_env(tmp_path))
     assert p.returncode == 0, p.stderr
     name, imported, points = json.loads(p.stdout.splitlines()[-1])
     assert name == "onnx-int8" and not imported
@@ -207,7 +209,7 @@ def test_without_torch_a_folder_without_the_twin_is_one_clear_line(tmp_path):
     (folder / ONNX_FILE).unlink()
     (folder / EXACT_FILE).unlink()
     p = subprocess.run([sys.executable, "-m", "landmarks", "predict", str(portrait_path()), "--out", str(tmp_path / "o.json"),
-                        "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
+                        "--model", str(folder)], capture_output=True, text=True, cwd=ROOT, env=app_install_env(tmp_path))
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip() == (f"error: model {folder}: PyTorch is not installed (pip install '.[train]'), "
                                 f"and no ONNX model can run instead: no {ONNX_FILE} or {EXACT_FILE} "
@@ -225,7 +227,7 @@ def test_without_torch_a_wrong_twin_gives_way_to_the_exact_model(tmp_path):
               "    out.append([fl.runner.name, fl.runner.note, face.points.tolist()])\n"
               "print(json.dumps([out, 'torch' in sys.modules and sys.modules['torch'] is not None]))")
     p = subprocess.run([sys.executable, "-c", script, str(portrait_path())], capture_output=True, text=True, cwd=ROOT,
-                       env=no_torch_env(tmp_path))
+                       env=app_install_env(tmp_path))
     assert p.returncode == 0, p.stderr
     ((twin, twin_note, twin_points), (exact, exact_note, exact_points)), imported = json.loads(p.stdout.splitlines()[-1])
     assert not imported and (twin, exact) == ("onnx-int8", "onnx-fp32"), (twin_note, exact_note)
@@ -236,11 +238,13 @@ def test_without_torch_a_wrong_twin_gives_way_to_the_exact_model(tmp_path):
 
 
 def test_without_torch_the_training_commands_say_what_to_install_in_one_line(tmp_path):
+    # the first training-only package each command imports is the one it names
+    one_of = "|".join(training_only_packages())
     p = subprocess.run([sys.executable, "-m", "landmarks", "export", "full", str(tmp_path / "out")],
-                       capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
-    assert p.returncode == 2 and p.stderr.strip() == ("error: export needs torch, which the app's install leaves out: "
-                                                      "pip install '.[train]'"), p.stderr
+                       capture_output=True, text=True, cwd=ROOT, env=app_install_env(tmp_path))
+    assert p.returncode == 2 and re.fullmatch(f"error: export needs ({one_of}), which the app's install leaves out: "
+                                              r"pip install '\.\[train\]'", p.stderr.strip()), p.stderr
     p = subprocess.run([sys.executable, "-m", "train", "--data", str(tmp_path), "--out", str(tmp_path / "run")],
-                       capture_output=True, text=True, cwd=ROOT, env=no_torch_env(tmp_path))
-    assert p.returncode == 2 and p.stderr.strip() == ("error: training needs torch, which the app's install leaves out: "
-                                                      "pip install '.[train]'"), p.stderr
+                       capture_output=True, text=True, cwd=ROOT, env=app_install_env(tmp_path))
+    assert p.returncode == 2 and re.fullmatch(f"error: training needs ({one_of}), which the app's install leaves out: "
+                                              r"pip install '\.\[train\]'", p.stderr.strip()), p.stderr

@@ -39,12 +39,13 @@ def main(argv=None) -> int:
     from landmarks.data.annotations import DatasetError
     from landmarks.hub.publish import PushError, push
     from landmarks.model.folder import ModelError
-    from landmarks.training.evaluate import save_report
 
     try:
+        from landmarks.training.evaluate import save_report  # matplotlib
         from landmarks.training.trainer import TrainConfig, train
-    except ModuleNotFoundError as e:  # the app's install (requirements.txt) has no torch
-        print(f"error: training needs {e.name}, which the app's install leaves out: pip install '.[train]'", file=sys.stderr)
+    except ModuleNotFoundError as e:  # the app's install (requirements.txt) has no torch, no matplotlib
+        package = (e.name or "").partition(".")[0]
+        print(f"error: training needs {package}, which the app's install leaves out: pip install '.[train]'", file=sys.stderr)
         return 2
 
     cfg = TrainConfig(

@@ -53,11 +53,12 @@ class Face:
 def distinct(faces: list[Face], rank) -> list[Face]:
     """Faces in ``rank`` order, each dropped whose points' box overlaps one already kept
     (IoU >= 0.5): several boxes, or tracks, that converged on one face give it once."""
-    kept: list[Face] = []
+    kept: list[tuple[Face, tuple]] = []
     for f in sorted(faces, key=rank):
-        if all(iou(landmark_box(f.points), landmark_box(k.points)) < 0.5 for k in kept):
-            kept.append(f)
-    return kept
+        box = landmark_box(f.points)
+        if all(iou(box, k) < 0.5 for _, k in kept):
+            kept.append((f, box))
+    return [f for f, _ in kept]
 
 
 def _device(device):

@@ -20,6 +20,7 @@ from ..face.records import face_record
 from ..inference.landmarker import Face, FaceLandmarker
 from ..inference.stream import LiveStream
 from ..inference.video import MAX_RATE, VideoError, probe, process_video
+from ..model.folder import NAMED
 
 DISPLAY_MAX_SIDE = 2048  # the annotated picture sent to the browser; points stay full resolution
 DISPLAY_MIN_SIDE = 320  # a tiny picture is shown enlarged, so that the panels keep a usable size
@@ -174,6 +175,15 @@ def video_note(path) -> str:
     codec = CODEC_NAMES.get(info.codec, info.codec or "unknown")
     return (f"This clip's format ({codec}) cannot be played in a browser, so it has no preview here; "
             "it is processed all the same, and the annotated clip (WebM) plays.")
+
+
+def webcam_landmarker(fl: FaceLandmarker) -> FaceLandmarker:
+    """The Webcam tab's model: the bundled ``lite`` where the server runs the bundled ``full``
+    (a webcam frame then costs a fifth, README: Performance), else the model the server was given."""
+    folder = fl.loaded.folder
+    if folder is None or Path(folder).resolve() != NAMED["full"].resolve():
+        return fl
+    return FaceLandmarker("lite", device=fl.device)
 
 
 def annotate_frame(
