@@ -435,7 +435,7 @@ def model_line(source: str, runner, fell_back: str | None = None, webcam: str | 
         runner.name, "with PyTorch")
     line = f"Model: {source}, running on the server's processor {how}."
     if webcam:
-        line += f" The Webcam tab runs {webcam}, a fifth of the cost a frame."
+        line += f" The Webcam tab runs {webcam}, at under half the cost a frame."
     if fell_back:
         line += f"\n\n**Fell back to the bundled model** because {fell_back}"
     return line + f"\n\n<details><summary>Details</summary>\n\nruntime: {runner.name}: {runner.note}.\n\n</details>"

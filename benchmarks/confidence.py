@@ -5,8 +5,9 @@
 Scores (mean over the 68 points of the pip head's best cell score) for: the test faces
 at their ground-truth boxes and at detector boxes (`--detector`, default `blazeface`); its false detections on
 the test photos; and non-face crops (tests/pictures.py: non_faces), each run through
-the path a detection takes (calibrated box, refined pass).  ``MIN_SCORE`` in
-landmarks/predictor.py is chosen from this table.
+the path a detection takes (calibrated box, refined pass), against the model's threshold
+(``FaceLandmarker.min_score``: the model config's ``min_score``, else ``MIN_SCORE`` in
+landmarks/inference/landmarker.py).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from landmarks.data.annotations import read_annotations  # noqa: E402
 from landmarks.core.geometry import landmark_box  # noqa: E402
 from landmarks.detection.base import match_detections  # noqa: E402
 from landmarks.core.image_io import to_rgb_array  # noqa: E402
-from landmarks.inference.landmarker import MIN_SCORE, FaceLandmarker  # noqa: E402
+from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
 from pictures import non_faces  # noqa: E402
 from landmarks.runtime.hardware import cpu_line  # noqa: E402
 
@@ -49,20 +50,20 @@ def main() -> None:
         for j, box in enumerate(det):
             (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
             scores[hits if j in hit else false].append(face.score)
-    print(f"min_score = {MIN_SCORE}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
+    print(f"min_score = {fl.min_score}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
     print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, s in scores.items():
         s = np.array(s, float)
         if len(s):
             q = np.percentile(s, [0, 5, 50, 95, 100])
-            print(f"| {name} | {len(s)} | " + " | ".join(f"{v:.3f}" for v in q) + f" | {(s >= MIN_SCORE).sum()} |")
+            print(f"| {name} | {len(s)} | " + " | ".join(f"{v:.3f}" for v in q) + f" | {(s >= fl.min_score).sum()} |")
         else:
             print(f"| {name} | 0 | | | | | | |")
     print("\n| non-face crop | score | kept |\n|---|---|---|")
     for name, rgb, box in non_faces():
         (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
-        print(f"| {name} | {face.score:.3f} | {'yes' if face.score >= MIN_SCORE else 'no'} |")
+        print(f"| {name} | {face.score:.3f} | {'yes' if face.score >= fl.min_score else 'no'} |")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,13 @@ def test_config_upgrade_and_bounds():
     assert check_config({**flat, "readout": None})["readout"] is None  # the head's default, as in older folders
     with pytest.raises(ValueError, match="readout is 'best'"):
         check_config({**flat, "readout": "best"})
+    # a model's own face threshold: a score, or null (the library's default)
+    from landmarks.model.folder import ModelSpec
+
+    assert ModelSpec.from_config(check_config({**flat, "min_score": 0.7})).min_score == 0.7
+    assert ModelSpec.from_config(check_config({**flat, "min_score": None})).min_score is None
+    with pytest.raises(ValueError, match="min_score is 1.5"):
+        check_config({**flat, "min_score": 1.5})
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():

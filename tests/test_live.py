@@ -108,7 +108,8 @@ STAGES = """async ([box, sequence]) => {
   const boxes = await fl.detect(frame), faces = await fl.fromDetections(frame, boxes);
   const atBox = await fl.predictBoxes(frame, [box]);
   const filter = new live.FaceFilter(), smoothed = sequence.map(([t, p]) => Array.from(filter.filter(Float32Array.from(p), t)));
-  return {boxes, faces: faces.map(f => Array.from(f.points)), atBox: Array.from(atBox[0].points), score: atBox[0].score, smoothed};
+  return {boxes, faces: faces.map(f => Array.from(f.points)), atBox: Array.from(atBox[0].points), score: atBox[0].score, smoothed,
+          minScore: fl.minScore};
 }"""
 
 
@@ -149,6 +150,7 @@ def test_live_points_agree_with_python(live_page):
           f"at one box {at_box:.4f}; smoothing: {smoothing:.5f} px at most")
     assert found < 0.01 and at_box < 0.01
     assert abs(page["score"] - expected.score) < 0.01
+    assert page["minScore"] == fl.min_score  # the model's own threshold, as in Python
     assert smoothing < 1e-3
 
 

@@ -8,9 +8,9 @@ from landmarks.inference.landmarker import FaceLandmarker
 from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
 from landmarks.training.evaluate import evaluate
 
-# The bundled lite model (runs liteA to liteD) reads these 111 faces at 3.40 % (3.51 on all 554):
+# The bundled lite model (runs liteA to liteE) reads these 111 faces at 3.29 % (3.41 on all 554):
 # a model that lost its training would be far above this; the issue's target is 3.35 on all 554.
-LITE_NME_BOUND = 3.6
+LITE_NME_BOUND = 3.5
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,13 @@ def test_live_video_defaults_to_lite(lite):
     assert full.loaded.folder == BUNDLED
     assert webcam_landmarker(full).loaded.folder == BUNDLED_LITE
     assert webcam_landmarker(lite) is lite
+
+
+def test_each_model_drops_non_faces_at_its_own_threshold(lite):
+    """lite's scores run higher than full's (validation faces' median 0.883 against 0.853): its
+    config sets its threshold (benchmarks/experiments.md); an argument still overrides it."""
+    from landmarks.inference.landmarker import MIN_SCORE
+
+    assert FaceLandmarker(device="cpu").min_score == MIN_SCORE == 0.65
+    assert lite.min_score == 0.68
+    assert FaceLandmarker("lite", device="cpu", min_score=0.5).min_score == 0.5

@@ -98,10 +98,11 @@ class FaceLandmarker:
     ``LoadedModel`` or a network.  ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when
     the model folder has it, else PyTorch), ``torch`` or ``onnx``; without torch installed
     only the int8 twin runs.  ``min_score``: faces the model is less sure of are dropped
-    (pip models).  ``refine``: after the first pass on the detector's box, crop again
-    around the found points this many times -- the model then sees the box it was trained
-    on, whatever the detector's idea of a face box (default: the detector's ``refine``, 1
-    for BlazeFace and 2 for the cascades; README, Results).
+    (pip models; default: the model config's ``min_score``, else ``MIN_SCORE``).  ``refine``:
+    after the first pass on the detector's box, crop again around the found points this many
+    times -- the model then sees the box it was trained on, whatever the detector's idea of a
+    face box (default: the detector's ``refine``, 1 for BlazeFace and 2 for the cascades;
+    README, Results).
     ``detector``: ``"blazeface"`` (default: MediaPipe's full-range BlazeFace on ONNX
     Runtime), ``"fast"`` (a shrunk, permissive cascade with rotated passes, its candidates
     judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
@@ -115,7 +116,7 @@ class FaceLandmarker:
         min_face: int = 40,
         scale_factor: float | None = None,
         runtime: str = "auto",
-        min_score: float = MIN_SCORE,
+        min_score: float | None = None,
         refine: int | None = None,
         detector="blazeface",
     ):
@@ -132,7 +133,8 @@ class FaceLandmarker:
         # "blazeface", "fast" (shrunk permissive cascade + rotated passes, judged by the
         # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
         self.detector = make_detector(detector, min_face, scale_factor)
-        self.min_score = min_score
+        # the model's own where its config names one (its scores' calibration), else MIN_SCORE
+        self.min_score = next(s for s in (min_score, self.spec.min_score, MIN_SCORE) if s is not None)
         self.refine = getattr(self.detector, "refine", 2) if refine is None else refine
         # concurrent requests detect in parallel only with a detector that says it may
         self._lock = nullcontext() if getattr(self.detector, "thread_safe", False) else threading.Lock()

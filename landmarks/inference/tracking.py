@@ -25,7 +25,7 @@ class FaceTracker:
     one); ``faces`` always holds the points as the network found them, in the same order,
     and the next frame is cropped around those."""
 
-    landmarker: FaceLandmarker | None = None  # None: the bundled `lite` model (a fifth of `full`'s cost a frame)
+    landmarker: FaceLandmarker | None = None  # None: the bundled `lite` model (under half of `full`'s cost a frame)
     smooth: bool = True
     detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
     settle: int = 2  # extra passes for a newly detected face

@@ -40,6 +40,7 @@ _CONFIG_BOUNDS = {
     "arch": {"resnet18", "mobilenet_v2"},  # network.ARCHS (torch-free here)
     "head": {"regress", "pip"},
     "readout": {"cell", "neighbours"},  # null, or no key (older folders): the head's default
+    "min_score": (0.0, 1.0),  # null, or no key: FaceLandmarker's MIN_SCORE
     "num_points": {NUM_POINTS},
     "preprocess.channels": {1, 3},
     "preprocess.size": range(32, 513),
@@ -73,7 +74,7 @@ def check_config(config) -> dict:
     for key, allowed in _CONFIG_BOUNDS.items():
         group, _, name = key.rpartition(".")
         where = preprocess if group else config
-        if name not in where or (key == "readout" and where[name] is None):
+        if name not in where or (key in ("readout", "min_score") and where[name] is None):
             continue
         value = where[name]
         if isinstance(allowed, tuple):
@@ -148,6 +149,9 @@ class ModelSpec:
     head: str
     num_points: int = NUM_POINTS
     arch: str = "resnet18"  # the backbone (network.ARCHS)
+    # the score under which a crop is not a face, where this model's scores are calibrated
+    # otherwise than the default (None: FaceLandmarker's MIN_SCORE)
+    min_score: float | None = None
 
     @property
     def has_confidence(self) -> bool:
@@ -156,11 +160,11 @@ class ModelSpec:
     @classmethod
     def from_config(cls, config: dict) -> "ModelSpec":
         return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS),
-                   config.get("arch", "resnet18"))
+                   config.get("arch", "resnet18"), config.get("min_score"))
 
     @classmethod
     def of_network(cls, network) -> "ModelSpec":
-        return cls(network.preprocess, network.head.name, network.num_points, network.arch)
+        return cls(network.preprocess, network.head.name, network.num_points, network.arch, network.min_score)
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,10 @@ class LandmarkNet(
         loss: str | None = None,  # the head's training loss (its default when None); unused at inference
         readout: str | None = None,  # how the pip head reads points off its maps (heads.py; its default when None)
         training_data: list | None = None,  # [{"name", "role"}] of each data source, for the model card
+        min_score: float | None = None,  # a crop scored lower is not a face (None: FaceLandmarker's default)
     ):
         super().__init__()
-        self.arch, self.num_points = arch, num_points
+        self.arch, self.num_points, self.min_score = arch, num_points, min_score
         self.preprocess = Preprocess(**(preprocess or {}))
         self.backbone, channels = _backbone(arch, self.preprocess.channels)
         self.head = make_head(head, channels, num_points, loss, readout)

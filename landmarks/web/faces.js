@@ -6,7 +6,6 @@ import { FaceFilter } from "./smoothing.js";
 
 const STRIDE = 4, ALIGN = 32, SMALLEST = 20, LARGEST = 128, STEP = 4;  // blazeface.py
 const CALIBRATION = [0.0, 0.093, 0.879, 0.859];  // BlazeFaceDetector.calibration
-const MIN_SCORE = 0.65;  // landmarker.MIN_SCORE
 
 export function landmarkBox(p) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -108,9 +107,9 @@ function crop(img, reg, size, out, offset) {
 
 export class Landmarker {
   // sessions: {landmarks, detector}, each with ONNX Runtime's run(feeds) on plain {data, dims}
-  // tensors (pool.js); pre: config.json's "preprocess"
-  constructor(sessions, pre, minFace = 40) {
-    Object.assign(this, { sessions, pre, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280, refine: 1 });
+  // tensors (pool.js); pre: config.json's "preprocess"; minScore: FaceLandmarker.min_score
+  constructor(sessions, pre, minScore, minFace = 40) {
+    Object.assign(this, { sessions, pre, minScore, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280, refine: 1 });
   }
 
   // Faces (boxes the points' own) for tight landmark boxes, all in one batch; `refine` more passes
@@ -176,14 +175,17 @@ export class Landmarker {
     });
   }
 
+  confident(face) {  // FaceLandmarker.confident
+    return face.score >= this.minScore;
+  }
+
   // FaceLandmarker.from_detections
   async fromDetections(frame, boxes) {
-    const faces = (await this.predictBoxes(frame, this.landmarkBoxes(boxes), this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter(confident);
+    const faces = (await this.predictBoxes(frame, this.landmarkBoxes(boxes), this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter((f) => this.confident(f));
     return distinct(faces, (f) => -f.score).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 }
 
-const confident = (f) => f.score >= MIN_SCORE;
 
 // landmarker.distinct: in rank order, each dropped whose points' box overlaps a kept one (IoU >= 0.5)
 function distinct(faces, rank) {
@@ -240,7 +242,7 @@ export class FaceTracker {
     const again = found.map((f, i) => i).filter((i) => moved(boxes[i], landmarkBox(found[i].points)) > this.recrop);
     const redone = await this.fl.predictBoxes(frame, again.map((i) => landmarkBox(found[i].points)));
     again.forEach((i, k) => { found[i] = redone[k]; });
-    return found.map((f, i) => ({ ...f, filter: this.filters[i] })).filter(confident);
+    return found.map((f, i) => ({ ...f, filter: this.filters[i] })).filter((f) => this.fl.confident(f));
   }
 
   async addDetections(frame, tracked) {  // a detection of a tracked face costs no network pass

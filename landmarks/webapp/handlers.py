@@ -179,7 +179,7 @@ def video_note(path) -> str:
 
 def webcam_landmarker(fl: FaceLandmarker) -> FaceLandmarker:
     """The Webcam tab's model: the bundled ``lite`` where the server runs the bundled ``full``
-    (a webcam frame then costs a fifth, README: Performance), else the model the server was given."""
+    (a webcam frame then costs under half, README: Performance), else the model the server was given."""
     folder = fl.loaded.folder
     if folder is None or Path(folder).resolve() != NAMED["full"].resolve():
         return fl
