@@ -1,7 +1,8 @@
 // Faces in a camera frame, in the page: the ports of landmarks/model/preprocess.py +
 // core/geometry.crop (crop), detection/blazeface.py (detector), inference/landmarker.py (points
 // from boxes) and inference/tracking.py (FaceTracker). Same constants, same order of steps:
-// tests/test_live.py compares the points with Python's. A frame is {data: RGBA bytes, width, height}; a box is [x, y, w, h].
+// tests/test_live.py compares the points with Python's. A frame is {data: RGBA bytes, width,
+// height}; a box is [x, y, w, h].
 import { FaceFilter } from "./smoothing.js";
 
 const STRIDE = 4, ALIGN = 32, SMALLEST = 20, LARGEST = 128, STEP = 4;  // blazeface.py
@@ -185,7 +186,6 @@ export class Landmarker {
     return distinct(faces, (f) => -f.score).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 }
-
 
 // landmarker.distinct: in rank order, each dropped whose points' box overlaps a kept one (IoU >= 0.5)
 function distinct(faces, rank) {

@@ -1,5 +1,5 @@
 // The Live tab: the camera, the models and the drawing, all in the page (faces.js finds the
-// faces). Settings come from #live-root's data-config (landmarks/live.py). Frames never leave
+// faces). Settings come from #live-root's data-config (landmarks/webapp/live.py). Frames never leave
 // the page: the server sends the models once and hears nothing more.
 import { FaceTracker, Landmarker } from "./faces.js";
 import { WorkerPool } from "./pool.js";
@@ -8,7 +8,7 @@ import { FaceFilter } from "./smoothing.js";
 // a module that uses one SIMD instruction: validates only where WebAssembly has SIMD
 const SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 const CACHE = "landmarks-live";
-const WORKERS = 2;  // more gained little on a phone's few big cores and cost 15 MB of memory each
+const WORKERS = 2;  // measured on 2 cores (benchmarks/experiments.md, round twelve); each holds its own runtime
 // the latest frame, its faces and the tracker, for tests/test_live.py
 const live = (window.landmarksLive = { faces: [], frames: 0, state: "idle", FaceFilter });
 
