@@ -7,7 +7,7 @@ at their ground-truth boxes and at detector boxes (`--detector`, default `blazef
 the test photos; and non-face crops (tests/pictures.py: non_faces), each run through
 the path a detection takes (calibrated box, refined pass), against the model's threshold
 (``FaceLandmarker.min_score``: the model config's ``min_score``, else ``MIN_SCORE`` in
-landmarks/inference/landmarker.py).
+landmarks/model/folder.py).
 """
 from __future__ import annotations
 

@@ -230,12 +230,18 @@ def main(argv=None) -> int:
         print(f"error: {in_flag_words(e, p)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:  # the app's install (requirements.txt) runs predict, not evaluate or export
-        package = (e.name or "").partition(".")[0]  # safetensors.torch: the safetensors package
-        if package not in TRAINING_MODULES:
+        package = missing_training_package(e)
+        if package is None:
             raise
         print(f"error: {a.command} needs {package}, which the app's install leaves out: pip install '.[train]'",
               file=sys.stderr)
         return 2
+
+
+def missing_training_package(e: ModuleNotFoundError) -> str | None:
+    """The training-only package whose absence ``e`` reports (the app's install leaves them out), else None."""
+    package = (e.name or "").partition(".")[0]  # safetensors.torch: the safetensors package
+    return package if package in TRAINING_MODULES else None
 
 
 def in_flag_words(e: Exception, parser: argparse.ArgumentParser) -> str:

@@ -7,7 +7,8 @@ from landmarks.core.geometry import landmark_box
 from landmarks.core.image_io import to_rgb_array
 from landmarks.detection.base import to_landmark_boxes
 from landmarks.detection.haar import HAAR_TO_LANDMARK_BOX
-from landmarks.inference.landmarker import MIN_SCORE, FaceLandmarker
+from landmarks.inference.landmarker import FaceLandmarker
+from landmarks.model.folder import MIN_SCORE
 
 
 @pytest.fixture(scope="module")

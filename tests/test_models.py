@@ -66,7 +66,7 @@ def test_live_video_defaults_to_lite(lite):
 def test_each_model_has_its_own_face_threshold(lite):
     """lite's scores run higher than full's (validation faces' median 0.883 against 0.853): its
     config sets its threshold (benchmarks/experiments.md); an argument still overrides it."""
-    from landmarks.inference.landmarker import MIN_SCORE
+    from landmarks.model.folder import MIN_SCORE
 
     assert FaceLandmarker(device="cpu").min_score == MIN_SCORE == 0.65
     assert lite.min_score == 0.68

@@ -238,6 +238,10 @@ def test_without_torch_a_wrong_twin_gives_way_to_the_exact_model(tmp_path):
 
 
 def test_without_torch_the_training_commands_say_what_to_install_in_one_line(tmp_path):
+    # the command line's list of training-only packages is pyproject's train extra less requirements.txt
+    from landmarks.__main__ import TRAINING_MODULES
+
+    assert TRAINING_MODULES == set(training_only_packages())
     # the first training-only package each command imports is the one it names
     one_of = "|".join(training_only_packages())
     p = subprocess.run([sys.executable, "-m", "landmarks", "export", "full", str(tmp_path / "out")],

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--push-to-hub", metavar="USER/REPO", help="when training ends, evaluate the best model and push it")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     a = p.parse_args(argv)
-    from landmarks.__main__ import in_flag_words
+    from landmarks.__main__ import in_flag_words, missing_training_package
     from landmarks.data.annotations import DatasetError
     from landmarks.hub.publish import PushError, push
     from landmarks.model.folder import ModelError
@@ -44,7 +44,9 @@ def main(argv=None) -> int:
         from landmarks.training.evaluate import save_report  # matplotlib
         from landmarks.training.trainer import TrainConfig, train
     except ModuleNotFoundError as e:  # the app's install (requirements.txt) has no torch, no matplotlib
-        package = (e.name or "").partition(".")[0]
+        package = missing_training_package(e)
+        if package is None:
+            raise
         print(f"error: training needs {package}, which the app's install leaves out: pip install '.[train]'", file=sys.stderr)
         return 2
 

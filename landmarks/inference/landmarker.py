@@ -80,12 +80,6 @@ def _is_network(model) -> bool:
     return isinstance(model, torch.nn.Module)
 
 
-# Faces the model scores below this are dropped.  benchmarks/confidence.py, bundled model:
-# 300-W test faces at BlazeFace boxes score 0.81 and up (5th percentile; 554 of 554 kept),
-# non-face crops (cloth, flag, logo, terrain, patterns) at most 0.51 (all 12 dropped).
-MIN_SCORE = 0.65
-
-
 class FaceLandmarker:
     """Detect faces and find their 68 iBUG points.
 
@@ -98,7 +92,7 @@ class FaceLandmarker:
     ``LoadedModel`` or a network.  ``runtime``: ``auto`` (int8 ONNX Runtime on the CPU when
     the model folder has it, else PyTorch), ``torch`` or ``onnx``; without torch installed
     only the int8 twin runs.  ``min_score``: faces the model is less sure of are dropped
-    (pip models; default: the model config's ``min_score``, else ``MIN_SCORE``).  ``refine``:
+    (pip models; default: the model's ``ModelSpec.face_threshold``).  ``refine``:
     after the first pass on the detector's box, crop again around the found points this many
     times -- the model then sees the box it was trained on, whatever the detector's idea of a
     face box (default: the detector's ``refine``, 1 for BlazeFace and 2 for the cascades;
@@ -133,8 +127,7 @@ class FaceLandmarker:
         # "blazeface", "fast" (shrunk permissive cascade + rotated passes, judged by the
         # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
         self.detector = make_detector(detector, min_face, scale_factor)
-        # the model's own where its config names one (its scores' calibration), else MIN_SCORE
-        self.min_score = next(s for s in (min_score, self.spec.min_score, MIN_SCORE) if s is not None)
+        self.min_score = self.spec.face_threshold if min_score is None else min_score
         self.refine = getattr(self.detector, "refine", 2) if refine is None else refine
         # concurrent requests detect in parallel only with a detector that says it may
         self._lock = nullcontext() if getattr(self.detector, "thread_safe", False) else threading.Lock()

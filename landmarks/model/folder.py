@@ -21,6 +21,11 @@ BUNDLED_LITE = Path(__file__).resolve().parents[1] / "pretrained_lite"
 # The bundled models by name. A name wins over a folder of that name in the working directory
 # (``./lite`` names the folder).
 NAMED = {"full": BUNDLED, "lite": BUNDLED_LITE}
+# Faces a model scores below this are dropped, unless its config names its own threshold
+# (``min_score``).  benchmarks/confidence.py, bundled `full` model: 300-W test faces at BlazeFace
+# boxes score 0.81 and up (5th percentile; 554 of 554 kept), non-face crops (cloth, flag, logo,
+# terrain, patterns) at most 0.51 (all 12 dropped).
+MIN_SCORE = 0.65
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 ONNX_FILE = "model.int8.onnx"  # the int8 twin for CPUs (runners.py)
 EXACT_FILE = "model.onnx"  # the fp32 network for ONNX Runtime, where the twin fails its check (runtime/export.py)
@@ -40,7 +45,7 @@ _CONFIG_BOUNDS = {
     "arch": {"resnet18", "mobilenet_v2"},  # network.ARCHS (torch-free here)
     "head": {"regress", "pip"},
     "readout": {"cell", "neighbours"},  # null, or no key (older folders): the head's default
-    "min_score": (0.0, 1.0),  # null, or no key: FaceLandmarker's MIN_SCORE
+    "min_score": (0.0, 1.0),  # null, or no key: MIN_SCORE
     "num_points": {NUM_POINTS},
     "preprocess.channels": {1, 3},
     "preprocess.size": range(32, 513),
@@ -149,9 +154,14 @@ class ModelSpec:
     head: str
     num_points: int = NUM_POINTS
     arch: str = "resnet18"  # the backbone (network.ARCHS)
-    # the score under which a crop is not a face, where this model's scores are calibrated
-    # otherwise than the default (None: FaceLandmarker's MIN_SCORE)
+    # the config's own face threshold, where this model's scores are calibrated otherwise than
+    # the default (None: MIN_SCORE); ``face_threshold`` is the one that applies
     min_score: float | None = None
+
+    @property
+    def face_threshold(self) -> float:
+        """The score under which a crop is not a face (FaceLandmarker's default ``min_score``)."""
+        return MIN_SCORE if self.min_score is None else self.min_score
 
     @property
     def has_confidence(self) -> bool:

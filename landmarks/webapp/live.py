@@ -20,8 +20,7 @@ import numpy as np
 from ..core.scheme import CLOSED, REGIONS
 from ..detection.blazeface import WEIGHTS as DETECTOR
 from ..face.drawing import REGIONS as COLOURS
-from ..inference.landmarker import MIN_SCORE
-from ..model.folder import CONFIG, NAMED, ONNX_FILE, ModelSpec
+from ..model.folder import NAMED, ONNX_FILE, ModelSpec, read_config
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PACKAGE = WEB / "package.json"  # the pinned onnxruntime-web version and the SRI hashes of its files
@@ -59,13 +58,12 @@ class LiveFiles:
 
         package = json.loads(PACKAGE.read_text())
         version = package["dependencies"]["onnxruntime-web"]
-        model_config = json.loads((Path(folder) / CONFIG).read_text())
-        min_score = ModelSpec.from_config(model_config).min_score
+        model_config = read_config(Path(folder))  # checked, older layouts upgraded
         config = {
             "script": url("live.js"),
             "models": {n: {"url": url(f"{n}.onnx"), "bytes": len(files[f"{n}.onnx"][0])} for n in ("landmarks", "detector")},
             "preprocess": model_config["preprocess"],
-            "minScore": MIN_SCORE if min_score is None else min_score,  # FaceLandmarker.min_score
+            "minScore": ModelSpec.from_config(model_config).face_threshold,  # FaceLandmarker.min_score
             "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
             "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
         }
