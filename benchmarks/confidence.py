@@ -48,7 +48,7 @@ def main() -> None:
         match = match_detections(gt, det)
         hit = {m for m in match if m is not None}
         for j, box in enumerate(det):
-            (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
+            (face,) = fl.at_detections(rgb, fl.landmark_boxes([box]))
             scores[hits if j in hit else false].append(face.score)
     print(f"min_score = {fl.min_score}; model runtime {fl.runner.name}; CPU: {cpu_line()}\n")
     print("| crops | n | min | 5th pct | median | 95th pct | max | kept (>= min_score) |")
@@ -62,7 +62,7 @@ def main() -> None:
             print(f"| {name} | 0 | | | | | | |")
     print("\n| non-face crop | score | kept |\n|---|---|---|")
     for name, rgb, box in non_faces():
-        (face,) = fl.predict_boxes(rgb, fl.landmark_boxes([box]), refine=fl.refine)
+        (face,) = fl.at_detections(rgb, fl.landmark_boxes([box]))
         print(f"| {name} | {face.score:.3f} | {'yes' if face.score >= fl.min_score else 'no'} |")
 
 

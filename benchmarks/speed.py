@@ -8,8 +8,9 @@ Each of our models (by default the bundled ``full`` and ``lite``) is measured:
 - ours, webcam path: ``FaceTracker`` (detector every 15 frames or when a face is lost,
   else a crop at the previous points) with the runtime ``FaceLandmarker`` picks by default;
 - ours, photo path: ``FaceLandmarker()(frame)``: detection (the default ``blazeface``
-  detector), points, a refined pass and the score each frame; and the same with the
-  ``fast`` cascade detector (shrunk permissive cascade + rotated passes, two refined passes);
+  detector), the crop found (for ``full``: by two ``lite`` passes), the points and the score
+  each frame; and the first model with the ``fast`` cascade detector (shrunk permissive cascade
+  + rotated passes), and finding its crops with its own passes (``crop_model=False``);
 - dlib: HOG detector + ``shape_predictor_68_face_landmarks.dat`` each frame (``dlib-bin`` and
   ``face-recognition-models`` installed into .cache/bench-deps for this benchmark only);
 - MediaPipe Face Mesh in video mode (``mediapipe==0.10.21`` in .cache/mediapipe-venv, its
@@ -92,6 +93,8 @@ def main() -> None:
     models = {spec: FaceLandmarker(spec, device="cpu") for spec in a.models.split(",")}
     first = next(iter(models.values()))
     fl_fast = FaceLandmarker(next(iter(models)), device="cpu", detector="fast")
+    # the first model finding its crops itself, where a crop model finds them by default (full: lite)
+    own_passes = FaceLandmarker(next(iter(models)), device="cpu", crop_model=False) if first.cropper else None
     dlib, predictor_path = import_dlib()
     hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
     clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
@@ -115,6 +118,8 @@ def main() -> None:
             rows[f"ours `{spec}`, webcam path (tracking)"] = timed(lambda f: len(tracker(f)), frames)
             rows[f"ours `{spec}`, photo path (detect + refine)"] = timed(lambda f: len(fl(f)), frames)
         rows[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = timed(lambda f: len(fl_fast(f)), frames)
+        if own_passes is not None:
+            rows[f"ours `{next(iter(models))}`, photo path, its own passes (`crop_model=False`)"] = timed(lambda f: len(own_passes(f)), frames)
         rows["dlib HOG + 68-point predictor"] = timed(run_dlib, frames)
         if mediapipe:
             rows["MediaPipe Face Mesh (video mode)"] = mediapipe[n]

@@ -32,7 +32,8 @@ def _evaluate(a) -> int:
         summary = save_report(named(a.model), a.labels, a.boxes, a.device, a.runtime, progress=not a.json)
         print(json.dumps(summary) if a.json else f"saved metrics.json, ced.png and README.md in {a.model}: {summary}")
         return 0
-    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector, refine=a.refine)
+    crop_model = {None: None, "none": False}.get(a.crop_model, a.crop_model)
+    fl = FaceLandmarker(a.model, device=a.device, runtime=a.runtime, detector=a.detector, refine=a.refine, crop_model=crop_model)
     nmes, summary = evaluate(a.labels, fl, boxes=a.boxes, progress=not a.json, flip=a.flip)
     if a.ced:
         plot_ced({f"{a.model or 'bundled'} ({a.boxes} boxes), NME {summary.get('nme')}%": nmes}, a.ced)
@@ -164,6 +165,8 @@ def main(argv=None) -> int:
                     help="with --boxes detector (default: blazeface)")
     ev.add_argument("--refine", type=int, help="with --boxes detector: passes re-cropped at the points found "
                     "(default: the detector's, 1 for blazeface, 2 for the cascades)")
+    ev.add_argument("--crop-model", help="with --boxes detector: a lighter model whose passes find the crops before --model "
+                    "reads the points (default: the model's own, lite for the bundled full; none: the model alone)")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     ev.add_argument("--flip", action="store_true", help="average each face with its mirror image (test-time augmentation)")

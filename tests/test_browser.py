@@ -38,9 +38,12 @@ def colour_pixels(image: np.ndarray, rgb, tol=45) -> np.ndarray:
 
 
 def upload_photo(page, path, expect: str):
-    before = page.locator("#photo-message").inner_text()
     if page.locator("#photo-out img").count():  # a photo is shown: clear it, as a person would
         page.get_by_role("button", name="Remove Image").first.click()
+        # clearing is an event too: wait for its message, else the same photo twice (same count, same
+        # milliseconds) reads as no new result and the wait below never ends
+        page.wait_for_function("(document.querySelector('#photo-message')?.innerText || '').includes('Upload a photo')")
+    before = page.locator("#photo-message").inner_text()
     page.locator("input[type=file]").first.set_input_files(str(path))
     # while an event runs the old message stays up under a "processing" line: wait until none runs
     page.wait_for_function(

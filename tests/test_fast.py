@@ -191,6 +191,12 @@ def test_config_upgrade_and_bounds():
     assert ModelSpec.from_config(check_config({**flat, "min_score": None})).min_score is None
     with pytest.raises(ValueError, match="min_score is 1.5"):
         check_config({**flat, "min_score": 1.5})
+    # the model that finds its crops: a bundled model's name, never a path or a repo a stranger's file could name
+    assert ModelSpec.from_config(check_config({**flat, "crop_model": "lite"})).crop_model == "lite"
+    assert ModelSpec.from_config(check_config(flat)).crop_model is None
+    for where in ("../lite", "user/repo", "/tmp/model"):
+        with pytest.raises(ValueError, match="crop_model is"):
+            check_config({**flat, "crop_model": where})
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():

@@ -109,7 +109,7 @@ STAGES = """async ([box, sequence]) => {
   const atBox = await fl.predictBoxes(frame, [box]);
   const filter = new live.FaceFilter(), smoothed = sequence.map(([t, p]) => Array.from(filter.filter(Float32Array.from(p), t)));
   return {boxes, faces: faces.map(f => Array.from(f.points)), atBox: Array.from(atBox[0].points), score: atBox[0].score, smoothed,
-          minScore: fl.minScore};
+          minScore: fl.minScore, refine: fl.refine};
 }"""
 
 
@@ -151,6 +151,7 @@ def test_live_points_agree_with_python(live_page):
     assert found < 0.01 and at_box < 0.01
     assert abs(page["score"] - expected.score) < 0.01
     assert page["minScore"] == fl.min_score  # the model's own threshold, as in Python
+    assert page["refine"] == fl.refine == 2  # and its passes in a detector's box (BlazeFace's 1, lite's 1 more)
     assert smoothing < 1e-3
 
 

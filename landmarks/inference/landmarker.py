@@ -1,6 +1,7 @@
 """``FaceLandmarker``: image in, 68 points per face out."""
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -15,8 +16,10 @@ from ..detection.base import iou, to_landmark_boxes
 from ..detection.detectors import make_detector
 from ..detection.haar import HAAR_TO_LANDMARK_BOX
 from ..hub.resolve import resolve
-from ..model.folder import LoadedModel, ModelSpec, torch_installed
+from ..model.folder import LoadedModel, ModelError, ModelSpec, torch_installed
 from ..runtime.runners import make_runner
+
+log = logging.getLogger(__name__)  # without logging set up, Python prints warnings as one line on stderr
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,12 @@ class FaceLandmarker:
     (pip models; default: the model's ``ModelSpec.face_threshold``).  ``refine``:
     after the first pass on the detector's box, crop again around the found points this many
     times -- the model then sees the box it was trained on, whatever the detector's idea of a
-    face box (default: the detector's ``refine``, 1 for BlazeFace and 2 for the cascades;
-    README, Results).
+    face box (default: the detector's ``refine``, 1 for BlazeFace and 2 for the cascades, plus
+    the model's ``ModelSpec.extra_refine``, 1 for ``lite``; README, Results).
+    ``crop_model``: a lighter model (name, folder, repo id or ``LoadedModel``) whose passes
+    find the crops in the detector's boxes, ``refine`` + 1 of them, before this model reads
+    the points once (default: the model's ``ModelSpec.crop_model``, ``lite`` for the bundled
+    ``full``; ``False``: none).
     ``detector``: ``"blazeface"`` (default: MediaPipe's full-range BlazeFace on ONNX
     Runtime), ``"fast"`` (a shrunk, permissive cascade with rotated passes, its candidates
     judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
@@ -113,6 +120,7 @@ class FaceLandmarker:
         min_score: float | None = None,
         refine: int | None = None,
         detector="blazeface",
+        crop_model=None,
     ):
         self.device = _device(device)
         if _is_network(model):
@@ -123,12 +131,21 @@ class FaceLandmarker:
         self.spec = model.spec  # crop and head: all inference needs besides a runner
         # the network (None in an install without torch, where the int8 twin runs alone)
         self.model = model.network.to(self.device).eval() if model.network is not None else None
-        self.runner = make_runner(replace(model, network=self.model), self.device, runtime)
+        # the lighter model that finds the crops in detector boxes (at_detections), or None
+        self.cropper = self._cropper(crop_model)
+        # With a crop model three ONNX sessions take turns on the same cores for each image
+        # (detector, crop model, this model): one's threads spinning idle slowed the next (a
+        # 5-face frame took 32 ms instead of 22 on 2 cores). Without one, this model runs alone
+        # frame after frame in a tracker, where spinning saves lite a third of its time.
+        self.runner = make_runner(replace(model, network=self.model), self.device, runtime, spin=self.cropper is None)
+        self.reader = PointReader(self.spec, self.runner, model.source)
         # "blazeface", "fast" (shrunk permissive cascade + rotated passes, judged by the
         # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
         self.detector = make_detector(detector, min_face, scale_factor)
         self.min_score = self.spec.face_threshold if min_score is None else min_score
-        self.refine = getattr(self.detector, "refine", 2) if refine is None else refine
+        if refine is None:
+            refine = getattr(self.detector, "refine", 2) + self.spec.extra_refine
+        self.refine = refine
         # concurrent requests detect in parallel only with a detector that says it may
         self._lock = nullcontext() if getattr(self.detector, "thread_safe", False) else threading.Lock()
 
@@ -146,13 +163,36 @@ class FaceLandmarker:
         with self._lock:
             return self.detector(rgb, min_face)[0]
 
-    def from_detections(self, rgb: np.ndarray, boxes) -> list[Face]:
-        """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the detector's."""
+    def from_detections(self, rgb: np.ndarray, boxes, crop_model: bool = True) -> list[Face]:
+        """Faces in detector boxes: points, refined, confident ones only; ``box`` stays the
+        detector's.  ``crop_model=False``: this model's own passes only (``at_detections``)."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        faces = self.predict_boxes(rgb, self.landmark_boxes(boxes), refine=self.refine)
+        faces = self.at_detections(rgb, self.landmark_boxes(boxes), crop_model=crop_model)
         faces = self.confident([replace(face, box=box) for face, box in zip(faces, boxes)])
         # of the boxes on one face (a permissive detector, rotated passes) the most confident; largest first
         return sorted(distinct(faces, rank=lambda f: -(f.score or 0.0)), key=lambda f: -f.box[2] * f.box[3])
+
+    def _cropper(self, crop_model) -> "PointReader | None":
+        """The crop model's reader, in its default runtime whatever ``runtime`` this model runs
+        (it only finds crops: ``evaluate --runtime torch`` scores this model's points in PyTorch).
+        One the model's config names but this install lacks (a Space deployed with one model)
+        leaves the model its own passes, with a warning; one asked for by argument must load."""
+        if crop_model is None:
+            crop_model = self.spec.crop_model
+            if crop_model is None:
+                return None
+            try:
+                crop_model = resolve(crop_model, self.device, fallback=False)
+            except ModelError as e:
+                log.warning("%s; %s finds its own crops", e, self.loaded.source)
+                return None
+        if crop_model is False:
+            return None
+        if not isinstance(crop_model, LoadedModel):
+            crop_model = resolve(crop_model, self.device, fallback=False)
+        network = crop_model.network.to(self.device).eval() if crop_model.network is not None else None
+        runner = make_runner(replace(crop_model, network=network), self.device, spin=False)
+        return PointReader(crop_model.spec, runner, crop_model.source)
 
     def landmark_boxes(self, boxes) -> np.ndarray:
         """Detector boxes -> the tight landmark boxes the model was trained on, with the
@@ -161,6 +201,29 @@ class FaceLandmarker:
 
     def confident(self, faces: list[Face]) -> list[Face]:
         return [f for f in faces if f.score is None or f.score >= self.min_score]
+
+    def predict_boxes(self, image, boxes, refine: int = 0, flip: bool = False) -> list[Face]:
+        """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass;
+        ``refine`` more passes each crop at the box of the points found; ``flip`` averages
+        with the mirrored crop (twice the network work)."""
+        return self.reader(image, boxes, refine, flip)
+
+    def at_detections(self, image, boxes, flip: bool = False, crop_model: bool = True) -> list[Face]:
+        """Points for the landmark boxes of a detector's boxes (``landmark_boxes``): crops found
+        again ``refine`` times, then read.  With a ``crop_model`` (and ``crop_model=True``) that
+        model finds the crops (``refine`` + 1 of its passes) and this one reads the points once,
+        at the last crop."""
+        if self.cropper is None or not crop_model:
+            return self.predict_boxes(image, boxes, refine=self.refine, flip=flip)
+        found = self.cropper(image, boxes, self.refine)
+        return self.predict_boxes(image, [landmark_box(f.points) for f in found], flip=flip)
+
+
+class PointReader:
+    """One model's passes: crops at given boxes, the network (a runner), points in the image."""
+
+    def __init__(self, spec: ModelSpec, runner, source: str = ""):
+        self.spec, self.runner, self.source = spec, runner, source  # source: which model, in words
 
     def _run(self, x: np.ndarray, flip: bool):
         if not flip:
@@ -171,10 +234,8 @@ class FaceLandmarker:
         mirrored = out[n:][:, FLIP_PERMUTATION] * np.array([-1, 1], np.float32)
         return (out[:n] + mirrored) / 2, (confidence[:n] + confidence[n:][:, FLIP_PERMUTATION]) / 2
 
-    def predict_boxes(self, image, boxes, refine: int = 0, flip: bool = False) -> list[Face]:
-        """Points for given tight landmark boxes (x, y, w, h), all faces in one forward pass;
-        ``refine`` more passes each crop at the box of the points found; ``flip`` averages
-        with the mirrored crop (twice the network work)."""
+    def __call__(self, image, boxes, refine: int = 0, flip: bool = False) -> list[Face]:
+        """Faces at tight landmark boxes, ``refine`` more passes each at its last points' box."""
         is_rgb = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
         rgb = image if is_rgb else to_rgb_array(image)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)

@@ -91,7 +91,9 @@ class FaceTracker:
         # without a confidence (regress models) only the detector can tell a track is still a face
         tracked = [t for t, m in zip(tracked, match) if m is not None or t[0].score is not None]
         untracked = [b for i, b in enumerate(boxes) if i not in taken]
-        new = fl.from_detections(rgb, untracked) if untracked else []
+        # this model's own passes, not a crop model's: the track's later frames are this model's
+        # passes at its last points, and its start was tuned so (benchmarks/experiments.md, round eight)
+        new = fl.from_detections(rgb, untracked, crop_model=False) if untracked else []
         if new and self.settle:
             # each later frame is one more pass at the last points: run those passes now, so that
             # a new face starts where its track settles instead of drifting there over frames

@@ -46,6 +46,8 @@ _CONFIG_BOUNDS = {
     "head": {"regress", "pip"},
     "readout": {"cell", "neighbours"},  # null, or no key (older folders): the head's default
     "min_score": (0.0, 1.0),  # null, or no key: MIN_SCORE
+    "crop_model": set(NAMED),  # null, or no key: none; a bundled model's name, never a path or a repo
+    "extra_refine": range(0, 4),  # no key: 0
     "num_points": {NUM_POINTS},
     "preprocess.channels": {1, 3},
     "preprocess.size": range(32, 513),
@@ -79,7 +81,7 @@ def check_config(config) -> dict:
     for key, allowed in _CONFIG_BOUNDS.items():
         group, _, name = key.rpartition(".")
         where = preprocess if group else config
-        if name not in where or (key in ("readout", "min_score") and where[name] is None):
+        if name not in where or (key in ("readout", "min_score", "crop_model") and where[name] is None):
             continue
         value = where[name]
         if isinstance(allowed, tuple):
@@ -157,6 +159,12 @@ class ModelSpec:
     # the config's own face threshold, where this model's scores are calibrated otherwise than
     # the default (None: MIN_SCORE); ``face_threshold`` is the one that applies
     min_score: float | None = None
+    # the bundled model, by name, whose passes find this model's crops in a detector's boxes
+    # before this model reads the points (FaceLandmarker; None: its own passes)
+    crop_model: str | None = None
+    # re-cropping passes this model needs in a detector's boxes beyond the detector's own
+    # ``refine``: a lighter model's crops settle more slowly (lite: 1, benchmarks/experiments.md)
+    extra_refine: int = 0
 
     @property
     def face_threshold(self) -> float:
@@ -170,11 +178,13 @@ class ModelSpec:
     @classmethod
     def from_config(cls, config: dict) -> "ModelSpec":
         return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS),
-                   config.get("arch", "resnet18"), config.get("min_score"))
+                   config.get("arch", "resnet18"), config.get("min_score"), config.get("crop_model"),
+                   config.get("extra_refine", 0))
 
     @classmethod
     def of_network(cls, network) -> "ModelSpec":
-        return cls(network.preprocess, network.head.name, network.num_points, network.arch, network.min_score)
+        return cls(network.preprocess, network.head.name, network.num_points, network.arch, network.min_score,
+                   network.crop_model, network.extra_refine)
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,12 @@ class LandmarkNet(
         readout: str | None = None,  # how the pip head reads points off its maps (heads.py; its default when None)
         training_data: list | None = None,  # [{"name", "role"}] of each data source, for the model card
         min_score: float | None = None,  # a crop scored lower is not a face (None: FaceLandmarker's default)
+        crop_model: str | None = None,  # a bundled model that finds this one's crops in detector boxes (FaceLandmarker)
+        extra_refine: int = 0,  # re-cropping passes this model needs beyond its detector's (FaceLandmarker)
     ):
         super().__init__()
         self.arch, self.num_points, self.min_score = arch, num_points, min_score
+        self.crop_model, self.extra_refine = crop_model, extra_refine
         self.preprocess = Preprocess(**(preprocess or {}))
         self.backbone, channels = _backbone(arch, self.preprocess.channels)
         self.head = make_head(head, channels, num_points, loss, readout)

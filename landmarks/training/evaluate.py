@@ -26,7 +26,7 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
 
     ``boxes="gt"`` crops each face at its tight landmark box (the papers' protocol);
     ``boxes="detector"`` runs the landmarker's detector first and scores the faces it found,
-    each refined as ``FaceLandmarker`` does (``"haar"``: the older name of the same).  ``flip``: average with the mirrored crop (test-time augmentation).
+    each refined as ``FaceLandmarker`` does (``at_detections``; ``"haar"``: the older name of the same).  ``flip``: average with the mirrored crop (test-time augmentation).
     """
     if boxes not in ("gt", "detector", "haar"):
         raise ValueError(f"boxes must be 'gt' or 'detector', not {boxes!r}")
@@ -39,17 +39,20 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
         gt_boxes = [landmark_box(r.points) for r in group]
         if boxes == "gt":
             use = list(range(len(group)))
-            face_boxes, refine = gt_boxes, 0
+            face_boxes = gt_boxes
         else:
             det = landmarker.detect(rgb)
             match = match_detections(gt_boxes, det)
             use = [i for i, m in enumerate(match) if m is not None]
-            face_boxes, refine = landmarker.landmark_boxes([det[match[i]] for i in use]), landmarker.refine
+            face_boxes = landmarker.landmark_boxes([det[match[i]] for i in use])
             detected += len(use)
         if not use:
             continue
         t0 = time.perf_counter()
-        faces = landmarker.predict_boxes(rgb, face_boxes, refine=refine, flip=flip)
+        if boxes == "gt":
+            faces = landmarker.predict_boxes(rgb, face_boxes, flip=flip)
+        else:
+            faces = landmarker.at_detections(rgb, face_boxes, flip=flip)
         net_seconds += time.perf_counter() - t0
         rejected += len(faces) - len(landmarker.confident(faces))
         preds += [f.points for f in faces]
@@ -64,6 +67,7 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
     if boxes != "gt":
         summary["detector"] = type(landmarker.detector).__name__
         summary["refine"] = landmarker.refine
+        summary["crop_model"] = landmarker.cropper.source if landmarker.cropper else None
         summary["detected"] = detected
         summary["faces"] = len(records)
     return nmes, summary

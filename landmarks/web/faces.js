@@ -108,9 +108,9 @@ function crop(img, reg, size, out, offset) {
 
 export class Landmarker {
   // sessions: {landmarks, detector}, each with ONNX Runtime's run(feeds) on plain {data, dims}
-  // tensors (pool.js); pre: config.json's "preprocess"; minScore: FaceLandmarker.min_score
-  constructor(sessions, pre, minScore, minFace = 40) {
-    Object.assign(this, { sessions, pre, minScore, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280, refine: 1 });
+  // tensors (pool.js); pre: config.json's "preprocess"; minScore, refine: FaceLandmarker's
+  constructor(sessions, pre, minScore, refine, minFace = 40) {
+    Object.assign(this, { sessions, pre, minScore, refine, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280 });
   }
 
   // Faces (boxes the points' own) for tight landmark boxes, all in one batch; `refine` more passes

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.scheme import CLOSED, REGIONS
-from ..detection.blazeface import WEIGHTS as DETECTOR
+from ..detection.blazeface import WEIGHTS as DETECTOR, BlazeFaceDetector
 from ..face.drawing import REGIONS as COLOURS
 from ..model.folder import NAMED, ONNX_FILE, ModelSpec, read_config
 
@@ -59,11 +59,13 @@ class LiveFiles:
         package = json.loads(PACKAGE.read_text())
         version = package["dependencies"]["onnxruntime-web"]
         model_config = read_config(Path(folder))  # checked, older layouts upgraded
+        spec = ModelSpec.from_config(model_config)
         config = {
             "script": url("live.js"),
             "models": {n: {"url": url(f"{n}.onnx"), "bytes": len(files[f"{n}.onnx"][0])} for n in ("landmarks", "detector")},
             "preprocess": model_config["preprocess"],
-            "minScore": ModelSpec.from_config(model_config).face_threshold,  # FaceLandmarker.min_score
+            "minScore": spec.face_threshold,  # FaceLandmarker.min_score
+            "refine": BlazeFaceDetector.refine + spec.extra_refine,  # FaceLandmarker.refine
             "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
             "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
         }
