@@ -197,6 +197,13 @@ def test_config_upgrade_and_bounds():
     for where in ("../lite", "user/repo", "/tmp/model"):
         with pytest.raises(ValueError, match="crop_model is"):
             check_config({**flat, "crop_model": where})
+    # a model's own smoothing: the FaceFilter's two triples
+    smoothing = {"motion": [0.1, 50, 4], "shape": [0.1, 250, 1]}
+    assert ModelSpec.from_config(check_config({**flat, "smoothing": smoothing})).smoothing == (
+        ("motion", (0.1, 50, 4)), ("shape", (0.1, 250, 1)))
+    for bad in ({"motion": [0.1, 50]}, {"motion": [0.1, -5, 4]}, {"speed": [1, 1, 1]}, [0.1, 50, 4], {"shape": [0.1, True, 1]}):
+        with pytest.raises(ValueError, match="smoothing is"):
+            check_config({**flat, "smoothing": bad})
 
 
 def test_what_inference_knows_of_each_head_without_torch_matches_the_heads():

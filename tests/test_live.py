@@ -107,7 +107,7 @@ STAGES = """async ([box, sequence]) => {
   const frame = {data: im.data, width: im.width, height: im.height};
   const boxes = await fl.detect(frame), faces = await fl.fromDetections(frame, boxes);
   const atBox = await fl.predictBoxes(frame, [box]);
-  const filter = new live.FaceFilter(), smoothed = sequence.map(([t, p]) => Array.from(filter.filter(Float32Array.from(p), t)));
+  const filter = new live.FaceFilter(live.tracker.smoothing), smoothed = sequence.map(([t, p]) => Array.from(filter.filter(Float32Array.from(p), t)));
   return {boxes, faces: faces.map(f => Array.from(f.points)), atBox: Array.from(atBox[0].points), score: atBox[0].score, smoothed,
           minScore: fl.minScore, refine: fl.refine};
 }"""
@@ -143,7 +143,8 @@ def test_live_points_agree_with_python(live_page):
     found = np.linalg.norm(np.array(page["faces"][0]).reshape(68, 2) - python, axis=1).mean() / eyes
     expected = fl.predict_boxes(frame, [box])[0]
     at_box = np.linalg.norm(np.array(page["atBox"]).reshape(68, 2) - expected.points, axis=1).mean() / eyes
-    filt = FaceFilter()
+    assert fl.spec.smoothing  # lite's own filter parameters, on both sides
+    filt = FaceFilter(**dict(fl.spec.smoothing))
     smoothed = np.array([filt(p, t) for t, p in raw])
     smoothing = np.abs(np.array(page["smoothed"]).reshape(-1, 68, 2) - smoothed).max()
     print(f"page vs Python, mean point distance in eye distances ({eyes:.0f} px): at the detector's boxes {found:.4f}, "

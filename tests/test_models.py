@@ -93,7 +93,14 @@ def test_live_video_defaults_to_lite(lite):
     from landmarks.inference.tracking import FaceTracker
     from landmarks.webapp.handlers import webcam_landmarker
 
-    assert FaceTracker().landmarker.loaded.folder == BUNDLED_LITE
+    tracker = FaceTracker()
+    assert tracker.landmarker.loaded.folder == BUNDLED_LITE
+    # lite's points are noisier than full's: its config gives the smoothing its own parameters
+    from pictures import webcam_clip
+
+    assert tracker(webcam_clip(1, 1)[0]) and tracker.filters[0].params == ((0.1, 50.0, 4.0), (0.1, 250.0, 1.0))
+    full_tracker = FaceTracker(FaceLandmarker(device="cpu"))
+    assert full_tracker(webcam_clip(1, 1)[0]) and full_tracker.filters[0].params == ((0.1, 100.0, 4.0), (0.1, 1000.0, 1.0))
     full = FaceLandmarker(device="cpu")
     assert full.loaded.folder == BUNDLED
     assert webcam_landmarker(full).loaded.folder == BUNDLED_LITE

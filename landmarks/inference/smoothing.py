@@ -20,7 +20,8 @@ from ..core.scheme import NUM_POINTS, REGIONS
 
 # (min cutoff Hz, beta Hz per (face sizes/s)^2, speed cutoff Hz); a face size is the RMS
 # distance of the points from their centre.  Fitted on clips of the shipped portraits and of
-# 300-W training faces (benchmarks/experiments.md, round eight).
+# 300-W training faces (benchmarks/experiments.md, round eight); a model's config.json may
+# give its own (``ModelSpec.smoothing``; lite's, round fourteen).
 MOTION = (0.1, 100.0, 4.0)
 SHAPE = (0.1, 1000.0, 1.0)
 # the parts whose shape moves together: an opening mouth moves the chin too

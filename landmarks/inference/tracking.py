@@ -55,7 +55,7 @@ class FaceTracker:
         if not self.smooth:
             self.filters = [None] * len(tracks)
             return self.faces
-        self.filters = [flt or FaceFilter() for _, flt in tracks]
+        self.filters = [flt or FaceFilter(**dict(self.landmarker.spec.smoothing)) for _, flt in tracks]
         smoothed = [flt(face.points, now) for (face, _), flt in zip(tracks, self.filters)]
         return [Face(np.array(landmark_box(p), np.float32), p, f.score) for f, p in zip(self.faces, smoothed)]
 

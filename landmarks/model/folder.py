@@ -72,9 +72,24 @@ def upgrade_config(config: dict) -> dict:
     return {**rest, "preprocess": {**old, **rest.get("preprocess", {})}}
 
 
+def _check_smoothing(smoothing) -> None:
+    """null, or {"motion": [3 numbers], "shape": [3 numbers]} (either may be left out): the
+    One-Euro filters' minimum cutoff, speed gain and speed cutoff (inference/smoothing.py)."""
+    if smoothing is None:
+        return
+    ok = isinstance(smoothing, dict) and set(smoothing) <= {"motion", "shape"} and all(
+        isinstance(v, list) and len(v) == 3
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x <= 1e5 for x in v)
+        for v in smoothing.values())
+    if not ok:
+        raise ValueError(f"config.json: smoothing is {smoothing!r}, expected motion and shape, each three numbers "
+                         "above 0 and at most 100000")
+
+
 def check_config(config) -> dict:
     """The config (upgraded), or ValueError naming the first value out of bounds."""
     config = upgrade_config(config)
+    _check_smoothing(config.get("smoothing"))
     preprocess = config.get("preprocess", {})
     if not isinstance(preprocess, dict):
         raise ValueError("config.json: preprocess is not a JSON object")
@@ -165,6 +180,9 @@ class ModelSpec:
     # re-cropping passes this model needs in a detector's boxes beyond the detector's own
     # ``refine``: a lighter model's crops settle more slowly (lite: 1, benchmarks/experiments.md)
     extra_refine: int = 0
+    # this model's FaceFilter parameters, as (name, (min cutoff, beta, speed cutoff)) pairs: a
+    # noisier model's points open the filter more (lite, benchmarks/experiments.md); (): the defaults
+    smoothing: tuple = ()
 
     @property
     def face_threshold(self) -> float:
@@ -179,12 +197,16 @@ class ModelSpec:
     def from_config(cls, config: dict) -> "ModelSpec":
         return cls(Preprocess(**config.get("preprocess", {})), config.get("head", "regress"), config.get("num_points", NUM_POINTS),
                    config.get("arch", "resnet18"), config.get("min_score"), config.get("crop_model"),
-                   config.get("extra_refine", 0))
+                   config.get("extra_refine", 0), _pairs(config.get("smoothing")))
 
     @classmethod
     def of_network(cls, network) -> "ModelSpec":
         return cls(network.preprocess, network.head.name, network.num_points, network.arch, network.min_score,
-                   network.crop_model, network.extra_refine)
+                   network.crop_model, network.extra_refine, _pairs(network.smoothing))
+
+
+def _pairs(smoothing: dict | None) -> tuple:
+    return tuple((name, tuple(v)) for name, v in (smoothing or {}).items())
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,11 @@ class LandmarkNet(
         min_score: float | None = None,  # a crop scored lower is not a face (None: FaceLandmarker's default)
         crop_model: str | None = None,  # a bundled model that finds this one's crops in detector boxes (FaceLandmarker)
         extra_refine: int = 0,  # re-cropping passes this model needs beyond its detector's (FaceLandmarker)
+        smoothing: dict | None = None,  # {"motion", "shape"}: this model's FaceFilter parameters (None: the defaults)
     ):
         super().__init__()
         self.arch, self.num_points, self.min_score = arch, num_points, min_score
-        self.crop_model, self.extra_refine = crop_model, extra_refine
+        self.crop_model, self.extra_refine, self.smoothing = crop_model, extra_refine, smoothing
         self.preprocess = Preprocess(**(preprocess or {}))
         self.backbone, channels = _backbone(arch, self.preprocess.channels)
         self.head = make_head(head, channels, num_points, loss, readout)

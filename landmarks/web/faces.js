@@ -213,8 +213,9 @@ function moved(a, b) {  // tracking._moved
 
 // tracking.FaceTracker: the detector now and then, the previous points' box in between
 export class FaceTracker {
-  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 2, recrop = 0.05 } = {}) {
-    Object.assign(this, { fl: landmarker, smooth, detectEvery, settle, recrop, faces: [], filters: [], sinceDetection: 0, detections: 0, frames: 0 });
+  // smoothing: the model's FaceFilter parameters ({} : the defaults)
+  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 2, recrop = 0.05, smoothing = {} } = {}) {
+    Object.assign(this, { fl: landmarker, smooth, detectEvery, settle, recrop, smoothing, faces: [], filters: [], sinceDetection: 0, detections: 0, frames: 0 });
   }
 
   // faces of this frame, largest first: {box, points (smoothed), raw, score}; t in seconds
@@ -229,7 +230,7 @@ export class FaceTracker {
     }
     tracks = distinct(tracks.map((tr) => ({ ...tr, box: landmarkBox(tr.points) })), (f) => -f.box[2] * f.box[3]);
     this.faces = tracks;
-    this.filters = tracks.map((tr) => tr.filter || new FaceFilter());
+    this.filters = tracks.map((tr) => tr.filter || new FaceFilter(this.smoothing));
     return tracks.map((tr, i) => {
       const points = this.smooth ? this.filters[i].filter(tr.points, t) : tr.points;
       return { box: landmarkBox(points), points, raw: tr.points, score: tr.score };

@@ -48,7 +48,8 @@ async function load(root, cfg) {
     { module: got[0], glue: got[1], wasm: got[2] }, { landmarks: got[3], detector: got[4] });
   $(root, "#live-load").hidden = true;
   const sessions = { landmarks: pool.session("landmarks"), detector: pool.session("detector") };
-  return { tracker: new FaceTracker(new Landmarker(sessions, cfg.preprocess, cfg.minScore, cfg.refine)), pool };
+  const landmarker = new Landmarker(sessions, cfg.preprocess, cfg.minScore, cfg.refine);
+  return { tracker: new FaceTracker(landmarker, { smoothing: cfg.smoothing }), pool };
 }
 
 function draw(ctx, video, faces, parts) {

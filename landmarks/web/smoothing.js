@@ -36,11 +36,12 @@ class OneEuro {  // rows x d values; the rows of a group share one cutoff from t
 }
 
 export class FaceFilter {  // filter(points: 136 values x, y, ..., t seconds) -> smoothed points
-  constructor() { this.reset(); }
+  // motion, shape: [min cutoff, beta, speed cutoff] (the model's config.json "smoothing")
+  constructor({ motion = MOTION, shape = SHAPE } = {}) { this.params = { motion, shape }; this.reset(); }
 
   reset() {
-    this.motion = new OneEuro(MOTION);
-    this.shape = new OneEuro(SHAPE, PARTS);
+    this.motion = new OneEuro(this.params.motion);
+    this.shape = new OneEuro(this.params.shape, PARTS);
     this.template = null;  // the first shape, centred, unit RMS size: [re, im] per point
     this.last = null;
     this.angle = 0;

@@ -66,6 +66,7 @@ class LiveFiles:
             "preprocess": model_config["preprocess"],
             "minScore": spec.face_threshold,  # FaceLandmarker.min_score
             "refine": BlazeFaceDetector.refine + spec.extra_refine,  # FaceLandmarker.refine
+            "smoothing": dict(spec.smoothing),  # FaceTracker's FaceFilter
             "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
             "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
         }
