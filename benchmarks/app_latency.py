@@ -10,7 +10,9 @@ records with pose, aligned crops, axes) against detection and drawing the points
 Frames are made from the public-domain portrait (tests/pictures.py: webcam_clip: one face,
 and five, drifting a few pixels a frame).  Prints median and p90 milliseconds of
 ``landmarks.webapp.handlers.annotate_frame`` (tracking with a detector run now and then, landmarks,
-smoothing, drawing), and for scale the detector alone and one network pass on all faces.
+smoothing, drawing) with the model the app's Webcam tab runs (``handlers.webcam_landmarker``: the
+bundled lite where the app serves the bundled full), and for scale the detector alone and one
+network pass on all faces; photos with the model itself.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test pictures
-from landmarks.webapp.handlers import Settings, annotate_frame, annotate_photo  # noqa: E402
+from landmarks.webapp.handlers import Settings, annotate_frame, annotate_photo, webcam_landmarker  # noqa: E402
 from landmarks.face.drawing import draw_faces  # noqa: E402
 from landmarks.face.openness import eye_aspect_ratio  # noqa: E402
 from landmarks.inference.landmarker import FaceLandmarker  # noqa: E402
@@ -48,24 +50,26 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=40)
     a = p.parse_args()
     fl = FaceLandmarker(a.model, device="cpu")
+    camera = webcam_landmarker(fl)  # as the app: the bundled lite for webcam frames where it serves the bundled full
     settings = Settings()
-    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; runtime {fl.runner.name}; frame 640x480, {a.frames} frames each\n")
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; photos: {fl.loaded.source} ({fl.runner.name}), "
+          f"webcam frames: {camera.loaded.source} ({camera.runner.name}); frame 640x480, {a.frames} frames each\n")
     print("| faces | whole frame median ms | p90 ms | detector median ms | network median ms |")
     print("|---|---|---|---|---|")
     for faces in (1, 5):
         clip = webcam_clip(faces, a.frames + 1)
         frame = clip[0]
-        found = len(fl(frame))
+        found = len(camera(frame))
         state, frames = None, iter(clip)
 
         def whole():
             nonlocal state
-            _, state, _ = annotate_frame(fl, next(frames), state, settings)
+            _, state, _ = annotate_frame(camera, next(frames), state, settings)
 
-        boxes, _ = fl.detector(frame)
+        boxes, _ = camera.detector(frame)
         whole_ms = timed(whole, a.frames)
-        det_ms = timed(lambda: fl.detector(frame), a.frames)
-        net_ms = timed(lambda: fl.predict_boxes(frame, fl.landmark_boxes(boxes)), a.frames)
+        det_ms = timed(lambda: camera.detector(frame), a.frames)
+        net_ms = timed(lambda: camera.predict_boxes(frame, camera.landmark_boxes(boxes)), a.frames)
         print(f"| {faces} (found {found}) | {np.median(whole_ms):.1f} | {np.percentile(whole_ms, 90):.1f} "
               f"| {np.median(det_ms):.1f} | {np.median(net_ms):.1f} |", flush=True)
 
@@ -81,7 +85,7 @@ def main() -> None:
 
             def one():
                 nonlocal state
-                _, state, _ = annotate_frame(fl, next(frames), state, chosen)
+                _, state, _ = annotate_frame(camera, next(frames), state, chosen)
             return one
 
         on = timed(stream(True), a.frames)
