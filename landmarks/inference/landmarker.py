@@ -143,9 +143,7 @@ class FaceLandmarker:
         # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
         self.detector = make_detector(detector, min_face, scale_factor)
         self.min_score = self.spec.face_threshold if min_score is None else min_score
-        if refine is None:
-            refine = getattr(self.detector, "refine", 2) + self.spec.extra_refine
-        self.refine = refine
+        self.refine = self.spec.refine_after(getattr(self.detector, "refine", 2)) if refine is None else refine
         # concurrent requests detect in parallel only with a detector that says it may
         self._lock = nullcontext() if getattr(self.detector, "thread_safe", False) else threading.Lock()
 

@@ -189,6 +189,10 @@ class ModelSpec:
         """The score under which a crop is not a face (FaceLandmarker's default ``min_score``)."""
         return MIN_SCORE if self.min_score is None else self.min_score
 
+    def refine_after(self, detector_refine: int) -> int:
+        """Re-cropping passes in the boxes of a detector whose own ``refine`` this is (FaceLandmarker's default)."""
+        return detector_refine + self.extra_refine
+
     @property
     def has_confidence(self) -> bool:
         return self.head in HEADS_WITH_CONFIDENCE

@@ -39,20 +39,17 @@ def evaluate(labels, landmarker: FaceLandmarker, boxes: str = "gt", progress: bo
         gt_boxes = [landmark_box(r.points) for r in group]
         if boxes == "gt":
             use = list(range(len(group)))
-            face_boxes = gt_boxes
+            face_boxes, read = gt_boxes, landmarker.predict_boxes
         else:
             det = landmarker.detect(rgb)
             match = match_detections(gt_boxes, det)
             use = [i for i, m in enumerate(match) if m is not None]
-            face_boxes = landmarker.landmark_boxes([det[match[i]] for i in use])
+            face_boxes, read = landmarker.landmark_boxes([det[match[i]] for i in use]), landmarker.at_detections
             detected += len(use)
         if not use:
             continue
         t0 = time.perf_counter()
-        if boxes == "gt":
-            faces = landmarker.predict_boxes(rgb, face_boxes, flip=flip)
-        else:
-            faces = landmarker.at_detections(rgb, face_boxes, flip=flip)
+        faces = read(rgb, face_boxes, flip=flip)
         net_seconds += time.perf_counter() - t0
         rejected += len(faces) - len(landmarker.confident(faces))
         preds += [f.points for f in faces]

@@ -65,7 +65,7 @@ class LiveFiles:
             "models": {n: {"url": url(f"{n}.onnx"), "bytes": len(files[f"{n}.onnx"][0])} for n in ("landmarks", "detector")},
             "preprocess": model_config["preprocess"],
             "minScore": spec.face_threshold,  # FaceLandmarker.min_score
-            "refine": BlazeFaceDetector.refine + spec.extra_refine,  # FaceLandmarker.refine
+            "refine": spec.refine_after(BlazeFaceDetector.refine),  # FaceLandmarker.refine
             "smoothing": dict(spec.smoothing),  # FaceTracker's FaceFilter
             "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
             "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
