@@ -175,18 +175,15 @@ class FaceLandmarker:
         (it only finds crops: ``evaluate --runtime torch`` scores this model's points in PyTorch).
         One the model's config names but this install lacks (a Space deployed with one model)
         leaves the model its own passes, with a warning; one asked for by argument must load."""
+        if crop_model is False or (crop_model is None and self.spec.crop_model is None):
+            return None
         if crop_model is None:
-            crop_model = self.spec.crop_model
-            if crop_model is None:
-                return None
             try:
-                crop_model = resolve(crop_model, self.device, fallback=False)
+                crop_model = resolve(self.spec.crop_model, self.device, fallback=False)
             except ModelError as e:
                 log.warning("%s; %s finds its own crops", e, self.loaded.source)
                 return None
-        if crop_model is False:
-            return None
-        if not isinstance(crop_model, LoadedModel):
+        elif not isinstance(crop_model, LoadedModel):
             crop_model = resolve(crop_model, self.device, fallback=False)
         network = crop_model.network.to(self.device).eval() if crop_model.network is not None else None
         runner = make_runner(replace(crop_model, network=network), self.device, spin=False)
