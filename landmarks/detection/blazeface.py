@@ -43,8 +43,7 @@ class BlazeFaceDetector:
 
     def __post_init__(self):
         try:
-            # idle threads spinning beside the landmark network, which runs next, doubled its time
-            self._session = cpu_session(WEIGHTS, self.threads, spin=False)
+            self._session = cpu_session(WEIGHTS, self.threads)
         except Exception as e:  # missing or damaged file: one line, not ONNX Runtime's page
             reason = str(e).strip().splitlines()[0][:200]
             raise DetectorError(f"cannot load the face detector {WEIGHTS} ({reason}); reinstall the package, "

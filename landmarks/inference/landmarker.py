@@ -133,11 +133,7 @@ class FaceLandmarker:
         self.model = model.network.to(self.device).eval() if model.network is not None else None
         # the lighter model that finds the crops in detector boxes (at_detections), or None
         self.cropper = self._cropper(crop_model)
-        # With a crop model three ONNX sessions take turns on the same cores for each image
-        # (detector, crop model, this model): one's threads spinning idle slowed the next (a
-        # 5-face frame took 32 ms instead of 22 on 2 cores). Without one, this model runs alone
-        # frame after frame in a tracker, where spinning saves lite a third of its time.
-        self.runner = make_runner(replace(model, network=self.model), self.device, runtime, spin=self.cropper is None)
+        self.runner = make_runner(replace(model, network=self.model), self.device, runtime)
         self.reader = PointReader(self.spec, self.runner, model.source)
         # "blazeface", "fast" (shrunk permissive cascade + rotated passes, judged by the
         # network), "haar" (the seed's cascade) or any callable (rgb, min_face) -> (boxes, scores)
@@ -186,7 +182,7 @@ class FaceLandmarker:
         elif not isinstance(crop_model, LoadedModel):
             crop_model = resolve(crop_model, self.device, fallback=False)
         network = crop_model.network.to(self.device).eval() if crop_model.network is not None else None
-        runner = make_runner(replace(crop_model, network=network), self.device, spin=False)
+        runner = make_runner(replace(crop_model, network=network), self.device)
         return PointReader(crop_model.spec, runner, crop_model.source)
 
     def landmark_boxes(self, boxes) -> np.ndarray:

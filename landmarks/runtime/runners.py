@@ -67,9 +67,9 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    def __init__(self, path: Path, name: str, threads: int | None = None, spin: bool = True):
+    def __init__(self, path: Path, name: str, threads: int | None = None):
         self.name = name
-        self.session = cpu_session(path, threads, spin)
+        self.session = cpu_session(path, threads)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points, confidence = self.session.run(None, {"crops": x})
@@ -164,10 +164,10 @@ class _Unusable(Exception):
         self.broken = broken
 
 
-def _open(loaded: LoadedModel, kind: OnnxModel, spin: bool) -> OnnxRunner:
+def _open(loaded: LoadedModel, kind: OnnxModel) -> OnnxRunner:
     path = Path(loaded.folder) / kind.file
     try:
-        return OnnxRunner(path, kind.name, spin=spin)
+        return OnnxRunner(path, kind.name)
     except Exception as e:  # truncated or foreign file: ONNX Runtime's own message, shortened
         first = str(e).splitlines()[0][:160] if str(e) else ""
         raise _Unusable(f"{path}: ONNX Runtime cannot load it ({type(e).__name__}: {first})", broken=True) from None
@@ -187,14 +187,13 @@ def _verify(loaded: LoadedModel, runner: OnnxRunner, kind: OnnxModel) -> str:
     return f"checked on this CPU ({cpu}): {result}"
 
 
-def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto", spin: bool = True):
+def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto"):
     """``auto``: on the CPU, the int8 twin (``model.int8.onnx``) when it passes its self-check
     on this CPU, else the exact ONNX model (``model.onnx``) when it passes its own, else PyTorch;
     where torch is not installed (the app's install) and neither ONNX model can run, a
     ModelError saying why.  ``onnx`` (the twin), ``onnx-fp32`` (the exact model): that file,
     checked all the same (a warning if the check fails or cannot be made).  ``torch``: PyTorch.
-    The runner's ``note`` says which runtime runs and why.  ``spin=False``: an ONNX session's
-    idle threads sleep (``sessions.cpu_session``), for a model that takes turns with others."""
+    The runner's ``note`` says which runtime runs and why."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     folder = loaded.folder
@@ -211,7 +210,7 @@ def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto", spin: 
             # a missing model file, like a missing weights file: the CLI reports it in one line
             raise ModelError(f"runtime {runtime!r} needs a model folder with {kind.file} and the CPU (model: {folder}, device: {device})")
         try:
-            runner = _open(loaded, kind, spin)
+            runner = _open(loaded, kind)
         except _Unusable as e:
             raise ModelError(str(e)) from None
         try:
@@ -232,7 +231,7 @@ def make_runner(loaded: LoadedModel, device="cpu", runtime: str = "auto", spin: 
             reasons.append(f"no {' or '.join(missing)} in the model folder")
         for kind in present:
             try:
-                runner = _open(loaded, kind, spin)
+                runner = _open(loaded, kind)
                 note = _verify(loaded, runner, kind)
             except _Unusable as e:
                 reasons.append(str(e))

@@ -7,17 +7,19 @@ import os
 from pathlib import Path
 
 
-def cpu_session(path: Path, threads: int | None = None, spin: bool = True):
+def cpu_session(path: Path, threads: int | None = None):
     """An ONNX Runtime CPU session on ``threads`` (default: as many as PyTorch uses, else the
-    usable cores); ``spin=False`` lets its idle threads sleep instead of spin-waiting for the
-    next run, for a session that runs right before another one on the same cores."""
+    usable cores).  Its threads spin between the operators of a run and stop when the run
+    returns: a photo runs three networks in turn (detector, crop model, landmark model), and
+    threads left spinning after one slowed the next, while threads that never spin cost each
+    operator a wake-up (one face: 10.0 ms a frame, against 12.4 without spinning; five faces
+    21-23 against 24; benchmarks/experiments.md, round sixteen)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
