@@ -10,9 +10,9 @@ from pathlib import Path
 def cpu_session(path: Path, threads: int | None = None):
     """An ONNX Runtime CPU session on ``threads`` (default: as many as PyTorch uses, else the
     usable cores).  Its threads spin between the operators of a run and stop when the run
-    returns: a photo runs three networks in turn (detector, crop model, landmark model), and
-    threads left spinning after one slowed the next, and threads that never spin were slower
-    still (one face: 10.0 ms a frame, against 12.4 without spinning; five faces 21-23 against
+    returns: a photo runs three networks in turn (detector, crop model, landmark model);
+    threads left spinning after one slowed the next, and threads that never spin slowed each
+    run (one face: 10.0 ms a frame, against 12.4 without spinning; five faces 21-23 against
     24; benchmarks/experiments.md, round sixteen)."""
     import onnxruntime as ort
 
