@@ -1,5 +1,7 @@
 """The bundled models by name: ``full`` (ResNet18) and ``lite`` (MobileNetV2, distilled from
 full) load wherever a model is taken, and ``lite`` finds real test faces with its points on them."""
+import json
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,9 @@ def test_live_video_defaults_to_lite(lite):
     # lite's points are noisier than full's: its config gives the smoothing its own parameters
     from pictures import webcam_clip
 
-    assert tracker(webcam_clip(1, 1)[0]) and tracker.filters[0].params == ((0.1, 50.0, 4.0), (0.1, 250.0, 1.0))
+    own = json.loads((BUNDLED_LITE / "config.json").read_text())["smoothing"]
+    assert own["motion"] != [0.1, 100.0, 4.0] and own["shape"] != [0.1, 1000.0, 1.0]
+    assert tracker(webcam_clip(1, 1)[0]) and tracker.filters[0].params == (tuple(own["motion"]), tuple(own["shape"]))
     full_tracker = FaceTracker(FaceLandmarker(device="cpu"))
     assert full_tracker(webcam_clip(1, 1)[0]) and full_tracker.filters[0].params == ((0.1, 100.0, 4.0), (0.1, 1000.0, 1.0))
     full = FaceLandmarker(device="cpu")
