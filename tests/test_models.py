@@ -1,13 +1,11 @@
 """The bundled models by name: ``full`` (ResNet18) and ``lite`` (MobileNetV2, distilled from
 full) load wherever a model is taken, and ``lite`` finds real test faces with its points on them."""
-import json
-
 import numpy as np
 import pytest
 
 from landmarks.core.geometry import landmark_box
 from landmarks.inference.landmarker import FaceLandmarker
-from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named
+from landmarks.model.folder import BUNDLED, BUNDLED_LITE, named, read_config
 from landmarks.training.evaluate import evaluate
 
 # The bundled lite model (runs liteA to liteE) reads these 111 faces at 3.29 % (3.41 on all 554):
@@ -100,11 +98,12 @@ def test_live_video_defaults_to_lite(lite):
     # lite's points are noisier than full's: its config gives the smoothing its own parameters
     from pictures import webcam_clip
 
-    own = json.loads((BUNDLED_LITE / "config.json").read_text())["smoothing"]
-    assert own["motion"] != [0.1, 100.0, 4.0] and own["shape"] != [0.1, 1000.0, 1.0]
+    own = read_config(BUNDLED_LITE)["smoothing"]
     assert tracker(webcam_clip(1, 1)[0]) and tracker.filters[0].params == (tuple(own["motion"]), tuple(own["shape"]))
     full_tracker = FaceTracker(FaceLandmarker(device="cpu"))
     assert full_tracker(webcam_clip(1, 1)[0]) and full_tracker.filters[0].params == ((0.1, 100.0, 4.0), (0.1, 1000.0, 1.0))
+    # both of lite's filters differ from full's
+    assert all(a != b for a, b in zip(tracker.filters[0].params, full_tracker.filters[0].params))
     full = FaceLandmarker(device="cpu")
     assert full.loaded.folder == BUNDLED
     assert webcam_landmarker(full).loaded.folder == BUNDLED_LITE
