@@ -1,12 +1,12 @@
 """MediaPipe Face Mesh, run by speed.py and steadiness.py inside its own virtual environment
 (mediapipe 0.10.21 pins numpy < 2).  Reads frames from an .npz file.
 
-    mediapipe_worker.py CLIPS.npz            # timing: prints one JSON line
-        {"1": {"ms": [...], "found": N}, "5": ...} -- ms per frame, faces found in the first frame
+    mediapipe_worker.py CLIPS.npz --serve    # timing, one frame per request: reads "CLIP I" lines,
+        answers "MS FOUND" for frame I of that clip (its ms, faces found), so that the caller can
+        interleave these frames with its own; each clip has its own mesh, warmed on its first frame
     mediapipe_worker.py CLIPS.npz OUT.npz    # points: the largest face's 468 points per frame, in
         pixels (NaN where none was found), one array per clip; one face per clip
 """
-import json
 import sys
 import time
 
@@ -19,20 +19,18 @@ def mesh(faces: int):
     return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=faces, refine_landmarks=False)
 
 
-def times(clips) -> None:
-    out = {}
-    for key in clips.files:
+def serve(clips) -> None:
+    meshes = {}
+    for line in sys.stdin:
+        key, i = line.split()
         frames = clips[key]
-        with mesh(int(key)) as m:
-            res = m.process(frames[0])
-            found = len(res.multi_face_landmarks or [])
-            ms = []
-            for frame in frames:
-                t0 = time.perf_counter()
-                m.process(frame)
-                ms.append(1000 * (time.perf_counter() - t0))
-        out[key] = {"ms": ms, "found": found}
-    print(json.dumps(out))
+        if key not in meshes:
+            meshes[key] = mesh(int(key))
+            meshes[key].process(frames[0])
+        t0 = time.perf_counter()
+        res = meshes[key].process(frames[int(i)])
+        ms = 1000 * (time.perf_counter() - t0)
+        print(ms, len(res.multi_face_landmarks or []), flush=True)
 
 
 def points(clips, path: str) -> None:
@@ -53,4 +51,4 @@ def points(clips, path: str) -> None:
 
 if __name__ == "__main__":
     clips = np.load(sys.argv[1])
-    times(clips) if len(sys.argv) == 2 else points(clips, sys.argv[2])
+    serve(clips) if sys.argv[2] == "--serve" else points(clips, sys.argv[2])

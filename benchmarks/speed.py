@@ -18,15 +18,21 @@ Each of our models (by default the bundled ``full`` and ``lite``) is measured:
 Then a 1920x1080 photo with five faces (``group_photo``), photo paths and dlib, 20 runs
 each; then the landmark network alone on one face crop, per runtime.  Prints median and
 p90 ms per frame and each of our rows' ratio to dlib and to MediaPipe.
+
+The rows of a table take turns: each system runs the next ten frames (MediaPipe in its own
+process, one frame per request, timed inside it), in an order rotated each turn.  This machine's
+speed drifts within minutes (other tenants, clocks): timed one row after another, one pipeline
+came out 126 and 84 ms on the same photo (benchmarks/experiments.md, round eighteen), so a ratio
+of rows run minutes apart was partly drift.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +64,29 @@ def timed(fn, frames) -> tuple[np.ndarray, int]:
     return np.array(ms), found
 
 
+def interleaved(systems: dict, frames: list, block: int = 10) -> dict[str, tuple[np.ndarray, int]]:
+    """(ms per frame, faces found in the last frame) of each system, taking turns: each runs the
+    next ``block`` frames, in an order rotated each turn.  Blocks, not single frames: a system
+    run frame by frame between seven others ran cold (dlib 1.8x, ours 1.4x its time).  A system
+    is ``fn(frame) -> faces`` (timed here) or a ``MediaPipeClip`` (which times itself)."""
+    names = list(systems)
+    ms = {name: [] for name in names}
+    found = dict.fromkeys(names, 0)
+    for turn, start in enumerate(range(0, len(frames), block)):
+        k = turn % len(names)
+        for name in names[k:] + names[:k]:
+            fn = systems[name]
+            for i in range(start, min(start + block, len(frames))):
+                if isinstance(fn, MediaPipeClip):
+                    t, found[name] = fn(i)
+                else:
+                    t0 = time.perf_counter()
+                    found[name] = fn(frames[i])
+                    t = 1000 * (time.perf_counter() - t0)
+                ms[name].append(t)
+    return {name: (np.array(ms[name]), found[name]) for name in names}
+
+
 def mediapipe_python() -> Path:
     """The Python of .cache/mediapipe-venv, made on first use (MediaPipe pins numpy < 2)."""
     python = MEDIAPIPE_VENV / "bin" / "python"
@@ -68,21 +97,72 @@ def mediapipe_python() -> Path:
     return python
 
 
-def mediapipe_times(clips: dict) -> dict | None:
-    python = mediapipe_python()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "clips.npz"
-        np.savez(path, **{str(k): np.stack(v) for k, v in clips.items()})
-        run = subprocess.run([str(python), str(ROOT / "benchmarks" / "mediapipe_worker.py"), str(path)],
-                             capture_output=True, text=True)
-    if run.returncode:
-        print(f"MediaPipe failed:\n{run.stderr[-2000:]}", file=sys.stderr)
+DLIB, MEDIAPIPE = "dlib HOG + 68-point predictor", "MediaPipe Face Mesh (video mode)"
+
+
+def start_mediapipe(clips: dict) -> MediaPipe | None:
+    """The MediaPipe process, answering; None where it cannot start (the error is printed)."""
+    try:
+        mediapipe = MediaPipe(clips)
+        mediapipe.frame(1, 0)  # started and answering
+        return mediapipe
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"MediaPipe: {e}", file=sys.stderr)
         return None
-    return {int(k): (np.array(v["ms"]), v["found"]) for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+
+
+class MediaPipe:
+    """MediaPipe Face Mesh in its own process (benchmarks/mediapipe_worker.py --serve), one frame
+    per request."""
+
+    def __init__(self, clips: dict):
+        self.tmp = tempfile.TemporaryDirectory()
+        path = Path(self.tmp.name) / "clips.npz"
+        np.savez(path, **{str(k): np.stack(v) for k, v in clips.items()})
+        # its log to a file: a pipe nobody reads would fill and stall it
+        self.log = open(Path(self.tmp.name) / "stderr.txt", "w+")
+        self.proc = subprocess.Popen([str(mediapipe_python()), str(ROOT / "benchmarks" / "mediapipe_worker.py"), str(path), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+
+    def frame(self, clip: int, i: int) -> tuple[float, int]:
+        self.proc.stdin.write(f"{clip} {i}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            raise RuntimeError(f"failed:\n{self.log.read()[-2000:]}")
+        ms, found = line.split()
+        return float(ms), int(found)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.log.close()
+        self.tmp.cleanup()
+
+
+@dataclass
+class MediaPipeClip:
+    """One clip's frames, by index, from the MediaPipe process."""
+
+    mediapipe: MediaPipe
+    clip: int
+
+    def __call__(self, i: int) -> tuple[float, int]:
+        return self.mediapipe.frame(self.clip, i)
 
 
 def stats(ms: np.ndarray) -> tuple[float, float]:
     return float(np.median(ms)), float(np.percentile(ms, 90))
+
+
+def print_rows(faces: int, rows: dict) -> None:
+    """One clip's table rows, ours with their ratios to the peers' medians."""
+    peers = {k: stats(rows[k][0])[0] for k in (DLIB, MEDIAPIPE) if k in rows}
+    for name, (ms, found) in rows.items():
+        med, p90 = stats(ms)
+        ratios = [f"{med / peer:.2f}" if name.startswith("ours") else "" for peer in peers.values()]
+        print(f"| {faces} | {name} | {found} | {med:.1f} | {p90:.1f} | {' | '.join(ratios + [''] * (2 - len(ratios)))} |", flush=True)
 
 
 def main() -> None:
@@ -98,7 +178,7 @@ def main() -> None:
     dlib, predictor_path = import_dlib()
     hog, shape = dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
     clips = {n: webcam_clip(n, a.frames) for n in (1, 5)}
-    mediapipe = mediapipe_times(clips)
+    mediapipe = start_mediapipe(clips)
 
     def run_dlib(frame):
         rects = hog(frame, 0)
@@ -107,45 +187,46 @@ def main() -> None:
         return len(rects)
 
     runtimes = ", ".join(f"{spec}: {fl.runner.name}" for spec, fl in models.items())
-    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtimes: {runtimes}\n")
+    print(f"CPU: {cpu_line()}, {torch.get_num_threads()} threads; 640x480 frames, {a.frames} per clip; our runtimes: {runtimes}; "
+          "rows taking turns, 10 frames each\n")
     print("| faces | system | found | median ms | p90 ms | this / dlib | this / MediaPipe |")
     print("|---|---|---|---|---|---|---|")
     for n, frames in clips.items():
-        rows, trackers = {}, {}
+        systems, trackers = {}, {}
         for spec, fl in models.items():
             fl(frames[0])  # warm-up
-            trackers[spec] = tracker = FaceTracker(fl)
-            rows[f"ours `{spec}`, webcam path (tracking)"] = timed(lambda f: len(tracker(f)), frames)
-            rows[f"ours `{spec}`, photo path (detect + refine)"] = timed(lambda f: len(fl(f)), frames)
-        rows[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = timed(lambda f: len(fl_fast(f)), frames)
+            trackers[spec] = FaceTracker(fl)
+            systems[f"ours `{spec}`, webcam path (tracking)"] = lambda f, t=trackers[spec]: len(t(f))
+            systems[f"ours `{spec}`, photo path (detect + refine)"] = lambda f, fl=fl: len(fl(f))
+        systems[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = lambda f: len(fl_fast(f))
         if own_passes is not None:
-            rows[f"ours `{next(iter(models))}`, photo path, its own passes (`crop_model=False`)"] = timed(lambda f: len(own_passes(f)), frames)
-        rows["dlib HOG + 68-point predictor"] = timed(run_dlib, frames)
+            systems[f"ours `{next(iter(models))}`, photo path, its own passes (`crop_model=False`)"] = lambda f: len(own_passes(f))
+        fl_fast(frames[0]), run_dlib(frames[0])
+        systems[DLIB] = run_dlib
         if mediapipe:
-            rows["MediaPipe Face Mesh (video mode)"] = mediapipe[n]
-        peers = {k: stats(rows[k][0])[0] for k in ("dlib HOG + 68-point predictor", "MediaPipe Face Mesh (video mode)") if k in rows}
-        for name, (ms, found) in rows.items():
-            med, p90 = stats(ms)
-            ratios = [f"{med / peer:.2f}" if name.startswith("ours") else "" for peer in peers.values()]
-            print(f"| {n} | {name} | {found} | {med:.1f} | {p90:.1f} | {' | '.join(ratios + [''] * (2 - len(ratios)))} |", flush=True)
+            systems[MEDIAPIPE] = MediaPipeClip(mediapipe, n)
+        print_rows(n, interleaved(systems, frames))
         for spec, tracker in trackers.items():
             print(f"| {n} | (ours `{spec}`: detector ran on {tracker.detections} of {len(frames)} frames) | | | | | |")
-    if not mediapipe:
+    if mediapipe:
+        mediapipe.close()
+    else:
         print("\nMediaPipe: not measured (see the error above)")
 
     # a large photo: what a user uploads
     big = group_photo(5, 1920, 1080)
     runs = max(5, a.frames // 5)
-    rows = {}
+    systems = {}
     for spec, fl in models.items():
         fl(big)  # warm-up
-        rows[f"ours `{spec}`, photo path (detect + refine)"] = timed(lambda f: len(fl(f)), [big] * runs)
+        systems[f"ours `{spec}`, photo path (detect + refine)"] = lambda f, fl=fl: len(fl(f))
     fl_fast(big), run_dlib(big)
-    rows[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = timed(lambda f: len(fl_fast(f)), [big] * runs)
-    rows["dlib HOG + 68-point predictor"] = timed(run_dlib, [big] * runs)
-    peer = stats(rows["dlib HOG + 68-point predictor"][0])[0]
+    systems[f"ours `{next(iter(models))}`, photo path, `fast` cascade detector"] = lambda f: len(fl_fast(f))
+    systems[DLIB] = run_dlib
     print(f"\n| 1920x1080 photo, 5 faces ({runs} runs) | found | median ms | p90 ms | this / dlib |")
     print("|---|---|---|---|---|")
+    rows = interleaved(systems, [big] * runs, block=5)
+    peer = stats(rows[DLIB][0])[0]
     for name, (ms, found) in rows.items():
         med, p90 = stats(ms)
         print(f"| {name} | {found} | {med:.1f} | {p90:.1f} | {f'{med / peer:.2f}' if name.startswith('ours') else ''} |", flush=True)
@@ -158,7 +239,7 @@ def main() -> None:
         x = m.preprocess(clips[1][0], [m.preprocess.region(landmark_box(face.points))])
         runners = {fl.runner.name: fl.runner, "torch fp32": TorchRunner(m, torch.device("cpu"))}
         for name, runner in runners.items():
-            ms, _ = timed(lambda _: runner(x), range(20 + a.frames))
+            ms, _ = timed(lambda _, r=runner, x=x: r(x), range(20 + a.frames))
             med, p90 = stats(ms[20:])
             print(f"| `{spec}` {name} ({m.preprocess.size} px) | {med:.2f} | {p90:.2f} |")
 

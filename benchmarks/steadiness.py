@@ -8,7 +8,9 @@ Clips (640x480, 3 s, fresh Gaussian sensor noise of sigma 4 grey levels on every
   each pasted on a fixed background;
 - motions, about the face's centre: ``still``; ``slide`` sideways +-60 px (a sine of period
   1.5 s, up to 250 px/s); ``turn``, roll +-20 deg (period 2 s); ``closer``, scale x1.5 and back
-  (period 3 s); each at every ``--fps``.
+  (period 3 s); and ``mouth``: the lower lip and chin drop 0.2 eye distances and rise again as in
+  speech (period 1 s, up to 0.63 eye distances/s; the still frame warped below the lips, the
+  gap between them stretched open); each at every ``--fps``.
 Systems on the same frames: ours raw (``FaceTracker(smooth=False)``), ours smoothed (the
 defaults, the webcam tab's), MediaPipe Face Mesh in video mode (``mediapipe==0.10.21`` in
 .cache/mediapipe-venv, as benchmarks/speed.py sets it up) and dlib HOG + 68 points on every
@@ -17,7 +19,9 @@ frame (.cache/bench-deps).  Measures, in % of the outer-eye-corner distance:
   frames (x and y pooled: sqrt((var x + var y) / 2));
 - moving error (moving clips): the mean distance to the truth, which is the system's own
   mean points on the still clip moved along the known path (so each system's own bias
-  does not count, its lag and noise do).
+  does not count, its lag and noise do); for ``mouth``, over the points that move with the
+  lower lip and chin (those the warp moves by 90 % or more), where the face's shape changes,
+  which is what a filter must let through.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -43,17 +48,78 @@ SECONDS = 3.0
 NOISE = 4.0  # grey levels: a webcam in ordinary room light
 MEDIAPIPE_EYES = (33, 263)  # outer eye corners of the 468-point mesh
 DLIB_EYES = OURS_EYES = (36, 45)
+KINDS = (*MOTIONS, "mouth")
+
+
+MOUTH_DEPTH, MOUTH_PERIOD = 0.2, 1.0  # eye distances, seconds
+
+
+class Mouth:
+    """A mouth opening and closing: points below the lips move down by up to ``MOUTH_DEPTH``
+    eye distances, fully below a thin band between the lips and not at all above it, fading
+    sideways away from the mouth (a dropping jaw moves its sides less)."""
+
+    def __init__(self, points: np.ndarray):  # the face's 68 points in the still frame
+        self.iod = np.linalg.norm(points[36] - points[45])
+        self.lips = (points[61:64, 1].mean() + points[65:68, 1].mean()) / 2  # between the inner lips
+        self.x = points[48:68, 0].mean()
+
+    def weight(self, xy: np.ndarray) -> np.ndarray:
+        """How much of the drop each (..., 2) point takes, 0 to 1."""
+        u = np.clip((xy[..., 1] - self.lips) / (0.06 * self.iod) + 0.5, 0, 1)
+        return u * u * (3 - 2 * u) * np.exp(-0.5 * ((xy[..., 0] - self.x) / (0.6 * self.iod)) ** 2)
+
+    def drop(self, t: float) -> float:
+        return MOUTH_DEPTH * self.iod * (1 - np.cos(2 * np.pi * t / MOUTH_PERIOD)) / 2
+
+    def move(self, points: np.ndarray, t: float) -> np.ndarray:
+        return points + np.stack([np.zeros(len(points)), self.drop(t) * self.weight(points)], axis=1)
+
+    def warp(self, image: np.ndarray, t: float) -> np.ndarray:
+        """The image as the moved face shows it.  Each column's points only move down, more the
+        lower they are, so the inverse map is each column's forward map interpolated back."""
+        h, w = image.shape[:2]
+        ys = np.arange(h, dtype=np.float64)
+        map_y = np.empty((h, w), np.float32)
+        for x in range(w):
+            forward = ys + self.drop(t) * self.weight(np.stack([np.full(h, x), ys], axis=1))
+            map_y[:, x] = np.interp(ys, forward, ys)
+        map_x = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Scene:
     """A face over a fixed background (``alpha``: where the face's layer is; None: the whole
-    frame moves), and where its centre is."""
+    frame moves), where its centre is, and its 68 points in the still frame."""
 
-    def __init__(self, name: str, layer: np.ndarray, centre, background=None, alpha=None):
-        self.name, self.layer, self.centre, self.background, self.alpha = name, layer, centre, background, alpha
+    def __init__(self, name: str, layer: np.ndarray, centre, points: np.ndarray, background=None, alpha=None):
+        self.name, self.layer, self.centre, self.points = name, layer, centre, points
+        self.background, self.alpha = background, alpha
 
-    def clip(self, kind: str, fps: float, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
-        return moving_clip(kind, fps, SECONDS, NOISE, seed, self.layer, self.centre, self.alpha, self.background)
+    def clip(self, kind: str, fps: float, seed: int = 0) -> tuple[list[np.ndarray], "Motion"]:
+        mouth = Mouth(self.points) if kind == "mouth" else None
+        frames, matrices = moving_clip("still" if mouth else kind, fps, SECONDS, NOISE, seed, self.layer, self.centre,
+                                       self.alpha, self.background, warp=mouth and mouth.warp)
+        return frames, Motion(mouth=mouth, times=np.arange(len(frames)) / fps) if mouth else Motion(matrices=matrices)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Where a clip takes a still face's points: a 2x3 matrix per frame, or a mouth's motion."""
+
+    matrices: np.ndarray | None = None
+    mouth: Mouth | None = None
+    times: np.ndarray | None = None
+
+    def truth(self, still: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The still points (n, 2) moved to every frame (frames, n, 2), each frame's scale
+        (frames,), and the points that count (n,) bool."""
+        if self.mouth is None:
+            truth = np.array([apply(m, still) for m in self.matrices])
+            scale = np.sqrt(np.abs(np.linalg.det(self.matrices[:, :, :2])))  # the eye distance grows with the face
+            return truth, scale, np.ones(len(still), bool)
+        truth = np.array([self.mouth.move(still, t) for t in self.times])
+        return truth, np.ones(len(self.times)), self.mouth.weight(still) >= 0.9
 
 
 def background(seed: int = 1) -> np.ndarray:
@@ -64,7 +130,12 @@ def background(seed: int = 1) -> np.ndarray:
 
 
 def portrait_scene() -> Scene:
-    return Scene("portrait", webcam_frame(1), PORTRAIT_CENTRE)
+    """The portrait, its points as `lite` finds them: they only place the mouth's warp, the
+    same whichever model is measured."""
+    from landmarks.inference.landmarker import FaceLandmarker
+
+    frame = webcam_frame(1)
+    return Scene("portrait", frame, PORTRAIT_CENTRE, FaceLandmarker("lite", device="cpu")(frame)[0].points)
 
 
 def pasted_scene(name: str, rgb: np.ndarray, points: np.ndarray, eyes: float = 110.0) -> Scene:
@@ -83,7 +154,7 @@ def pasted_scene(name: str, rgb: np.ndarray, points: np.ndarray, eyes: float = 1
     x1, y1 = np.minimum(hi + pad, SIZE).astype(int)
     alpha[y0:y1, x0:x1] = 1
     alpha = cv2.GaussianBlur(alpha, (0, 0), 6)
-    return Scene(name, layer, (SIZE[0] / 2, SIZE[1] / 2), background(), alpha)
+    return Scene(name, layer, (SIZE[0] / 2, SIZE[1] / 2), moved, background(), alpha)
 
 
 def labelled_scenes(xml: Path, count: int, prefix: str) -> list[Scene]:
@@ -111,9 +182,9 @@ def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def measures(points: dict, eyes: tuple[int, int], fps: float) -> dict:
     """{motion: jitter % (still) or moving error % (others)} for one system on one scene and
-    frame rate; ``points[motion]``: (matrices, (frames, n, 2) points, NaN where nothing found).
+    frame rate; ``points[motion]``: (Motion, (frames, n, 2) points, NaN where nothing found).
     ``settled``: the jitter from 0.5 s on, once a new face's track and filter have settled."""
-    matrices, still = points["still"]
+    _, still = points["still"]
     mean = np.nanmean(still, axis=0)
     iod = np.linalg.norm(mean[eyes[0]] - mean[eyes[1]])
 
@@ -121,11 +192,10 @@ def measures(points: dict, eyes: tuple[int, int], fps: float) -> dict:
         return 100 * float(np.median(np.sqrt(np.nanvar(pts, axis=0).mean(axis=1)))) / iod
 
     out = {"still": jitter(still), "settled": jitter(still[int(0.5 * fps):])}
-    for kind, (matrices, pts) in points.items():
+    for kind, (motion, pts) in points.items():
         if kind != "still":
-            truth = np.array([apply(m, mean) for m in matrices])
-            scale = np.sqrt(np.abs(np.linalg.det(matrices[:, :, :2])))  # the eye distance grows with the face
-            err = np.linalg.norm(pts - truth, axis=2).mean(axis=1) / (iod * scale)
+            truth, scale, counted = motion.truth(mean)
+            err = np.linalg.norm(pts - truth, axis=2)[:, counted].mean(axis=1) / (iod * scale)
             out[kind] = 100 * float(np.nanmean(err))
             out[kind + " lost"] = int(np.isnan(err).sum())
     return out
@@ -177,7 +247,7 @@ def mediapipe_points(clips: dict) -> dict | None:
 def table(results: dict, fps_list, systems) -> None:
     """One row per system and face set: the mean over the set's scenes."""
     cols = [("still", "jitter, still"), ("settled", "jitter from 0.5 s"), ("slide", "error, slide"), ("turn", "error, turn"),
-            ("closer", "error, closer")]
+            ("closer", "error, closer"), ("mouth", "error, mouth")]
     for fps in fps_list:
         print(f"\n**{fps:g} fps** (jitter and error in % of the outer-eye-corner distance)\n")
         print("| faces | system | " + " | ".join(c[1] for c in cols) + " |")
@@ -213,23 +283,23 @@ def main() -> None:
     elif a.faces:
         print(f"no 300-W data at {data}: the portrait only", file=sys.stderr)
     clips = {(g, s.name, fps, kind): s.clip(kind, fps, seed=k)
-             for g, scenes in groups.items() for s in scenes for fps in a.fps for k, kind in enumerate(MOTIONS)}
+             for g, scenes in groups.items() for s in scenes for fps in a.fps for k, kind in enumerate(KINDS)}
     points: dict = {}
-    for key, (frames, matrices) in clips.items():
-        points[key + ("ours, raw",)] = (matrices, ours(fl, frames, key[2], smooth=False))
-        points[key + ("ours, smoothed",)] = (matrices, ours(fl, frames, key[2], smooth=True))
+    for key, (frames, motion) in clips.items():
+        points[key + ("ours, raw",)] = (motion, ours(fl, frames, key[2], smooth=False))
+        points[key + ("ours, smoothed",)] = (motion, ours(fl, frames, key[2], smooth=True))
     systems = ["ours, raw", "ours, smoothed"]
     eyes = {"ours, raw": OURS_EYES, "ours, smoothed": OURS_EYES}
     if not a.no_peers:
         mesh = mediapipe_points({str(i): frames for i, (frames, _) in enumerate(clips.values())})
         if mesh is not None:
-            for i, (key, (_, matrices)) in enumerate(clips.items()):
-                points[key + ("MediaPipe Face Mesh",)] = (matrices, mesh[str(i)])
+            for i, (key, (_, motion)) in enumerate(clips.items()):
+                points[key + ("MediaPipe Face Mesh",)] = (motion, mesh[str(i)])
             systems.append("MediaPipe Face Mesh")
             eyes["MediaPipe Face Mesh"] = MEDIAPIPE_EYES
         try:
-            for key, (frames, matrices) in clips.items():
-                points[key + ("dlib HOG + 68 points",)] = (matrices, dlib_points(frames))
+            for key, (frames, motion) in clips.items():
+                points[key + ("dlib HOG + 68 points",)] = (motion, dlib_points(frames))
             systems.append("dlib HOG + 68 points")
             eyes["dlib HOG + 68 points"] = DLIB_EYES
         except Exception as e:  # no wheel for this Python, no network: say so, keep ours
@@ -239,7 +309,7 @@ def main() -> None:
         for s in scenes:
             for fps in a.fps:
                 for system in systems:
-                    per_kind = {kind: points[(g, s.name, fps, kind, system)] for kind in MOTIONS}
+                    per_kind = {kind: points[(g, s.name, fps, kind, system)] for kind in KINDS}
                     results.setdefault(g, {}).setdefault(s.name, {}).setdefault(fps, {})[system] = measures(per_kind, eyes[system], fps)
     print(f"CPU: {cpu_line()}; our runtime: {fl.runner.name}; {SECONDS:g} s clips, 640x480, noise sigma {NOISE:g}")
     table(results, a.fps, systems)

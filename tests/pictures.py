@@ -74,11 +74,13 @@ def path_matrix(kind: str, t: float, centre=PORTRAIT_CENTRE) -> np.ndarray:
 
 def moving_clip(kind: str, fps: float, seconds: float = 3.0, noise: float = 4.0, seed: int = 0,
                 layer: np.ndarray | None = None, centre=PORTRAIT_CENTRE, alpha: np.ndarray | None = None,
-                background: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+                background: np.ndarray | None = None, warp=None) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames of a face moving along ``path_matrix(kind)``, with fresh Gaussian sensor noise
     (``noise`` grey levels) on each, and their matrices (the still frame -> each frame).
     ``layer``: the still frame (default ``webcam_frame(1)``); with ``alpha`` (where the layer
-    is, 0..1) it moves over a fixed ``background``, else the whole frame moves."""
+    is, 0..1) it moves over a fixed ``background``, else the whole frame moves.  ``warp(image,
+    t)``: a deformation applied to the layer (and its alpha) before the matrix, such as an
+    opening mouth (benchmarks/steadiness.py)."""
     layer = (webcam_frame(1) if layer is None else layer).astype(np.float32)
     size = layer.shape[1::-1]
     alpha = np.ones(layer.shape[:2], np.float32) if alpha is None else alpha
@@ -87,8 +89,9 @@ def moving_clip(kind: str, fps: float, seconds: float = 3.0, noise: float = 4.0,
     frames, matrices = [], []
     for i in range(int(round(seconds * fps))):
         m = path_matrix(kind, i / fps, centre)
-        moved = cv2.warpAffine(layer, m, size, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(alpha, m, size, borderMode=cv2.BORDER_REPLICATE)[..., None]
+        shown, mask = (layer, alpha) if warp is None else (warp(layer, i / fps), warp(alpha, i / fps))
+        moved = cv2.warpAffine(shown, m, size, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(mask, m, size, borderMode=cv2.BORDER_REPLICATE)[..., None]
         frame = background * (1 - a) + moved * a + rng.normal(0, noise, layer.shape)
         frames.append(np.clip(np.round(frame), 0, 255).astype(np.uint8))
         matrices.append(m)

@@ -33,7 +33,6 @@ class BlazeFaceDetector:
     max_side: int = 1280  # the finest pass sees at most this many pixels along the longer side
     min_confidence: float = 0.5
     nms_iou: float = 0.3
-    threads: int | None = None
     # box -> tight landmark box (detect.to_landmark_boxes): benchmarks/box_calibration.py
     # --detector blazeface, 1803 of 1813 training faces
     calibration = (0.000, 0.093, 0.879, 0.859)
@@ -43,7 +42,7 @@ class BlazeFaceDetector:
 
     def __post_init__(self):
         try:
-            self._session = cpu_session(WEIGHTS, self.threads)
+            self._session = cpu_session(WEIGHTS)
         except Exception as e:  # missing or damaged file: one line, not ONNX Runtime's page
             reason = str(e).strip().splitlines()[0][:200]
             raise DetectorError(f"cannot load the face detector {WEIGHTS} ({reason}); reinstall the package, "

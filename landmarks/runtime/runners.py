@@ -67,9 +67,9 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    def __init__(self, path: Path, name: str, threads: int | None = None):
+    def __init__(self, path: Path, name: str):
         self.name = name
-        self.session = cpu_session(path, threads)
+        self.session = cpu_session(path)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points, confidence = self.session.run(None, {"crops": x})

@@ -7,17 +7,17 @@ import os
 from pathlib import Path
 
 
-def cpu_session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session on ``threads`` (default: as many as PyTorch uses, else the
-    usable cores).  Its threads spin between the operators of a run and stop when the run
-    returns: a photo runs three networks in turn (detector, crop model, landmark model);
-    threads left spinning after one slowed the next, and threads that never spin slowed each
-    run (one face: 10.0 ms a frame, against 12.4 without spinning; five faces 21-23 against
-    24; benchmarks/experiments.md, round sixteen)."""
+def cpu_session(path: Path):
+    """An ONNX Runtime CPU session on as many threads as PyTorch uses, else the usable cores.
+    Its threads spin between the operators of a run and stop when the run returns: a photo
+    runs three networks in turn (detector, crop model, landmark model); threads left spinning
+    after one slowed the next, and threads that never spin slowed each run (one face: 10.0 ms
+    a frame, against 12.4 without spinning; five faces 21-23 against 24;
+    benchmarks/experiments.md, round sixteen)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    options.intra_op_num_threads = default_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
