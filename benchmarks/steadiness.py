@@ -49,8 +49,6 @@ NOISE = 4.0  # grey levels: a webcam in ordinary room light
 MEDIAPIPE_EYES = (33, 263)  # outer eye corners of the 468-point mesh
 DLIB_EYES = OURS_EYES = (36, 45)
 KINDS = (*MOTIONS, "mouth")
-
-
 MOUTH_DEPTH, MOUTH_PERIOD = 0.2, 1.0  # eye distances, seconds
 
 
@@ -96,7 +94,7 @@ class Scene:
         self.name, self.layer, self.centre, self.points = name, layer, centre, points
         self.background, self.alpha = background, alpha
 
-    def clip(self, kind: str, fps: float, seed: int = 0) -> tuple[list[np.ndarray], "Motion"]:
+    def clip(self, kind: str, fps: float, seed: int = 0) -> tuple[list[np.ndarray], Motion]:
         mouth = Mouth(self.points) if kind == "mouth" else None
         frames, matrices = moving_clip("still" if mouth else kind, fps, SECONDS, NOISE, seed, self.layer, self.centre,
                                        self.alpha, self.background, warp=mouth and mouth.warp)
