@@ -107,7 +107,8 @@ STAGES = """async ([box, sequence]) => {
   const frame = {data: im.data, width: im.width, height: im.height};
   const boxes = await fl.detect(frame), faces = await fl.fromDetections(frame, boxes);
   const atBox = await fl.predictBoxes(frame, [box]);
-  const filter = new live.FaceFilter(live.tracker.smoothing), smoothed = sequence.map(([t, p]) => Array.from(filter.filter(Float32Array.from(p), t)));
+  const filter = new live.FaceFilter(live.tracker.smoothing);
+  const smoothed = sequence.map(([t, p, n]) => Array.from(filter.filter(Float32Array.from(p), t, n)));
   return {boxes, faces: faces.map(f => Array.from(f.points)), atBox: Array.from(atBox[0].points), score: atBox[0].score, smoothed,
           minScore: fl.minScore, refine: fl.refine};
 }"""
@@ -132,9 +133,10 @@ def test_live_points_agree_with_python(live_page):
     for i in range(20):  # a moving face's raw points: the tracker's on shifted copies of the frame
         shifted = np.roll(frame, (i * 3, i * 2), axis=(0, 1))
         (face,) = tracker(shifted, timestamp=i / 30)
-        raw.append((i / 30, (face.points + rng.normal(0, 0.5, face.points.shape)).astype(np.float32)))
+        # the first as a new face's start, standing for several frames (FaceTracker.starts)
+        raw.append((i / 30, (face.points + rng.normal(0, 0.5, face.points.shape)).astype(np.float32), 3 if i == 0 else 1))
     box = landmark_box(FaceTracker(fl, smooth=False)(frame)[0].points)
-    page = live_page.evaluate(STAGES, [list(box), [[t, p.reshape(-1).tolist()] for t, p in raw]])
+    page = live_page.evaluate(STAGES, [list(box), [[t, p.reshape(-1).tolist(), n] for t, p, n in raw]])
     boxes = fl.detect(frame)
     assert len(page["boxes"]) == len(boxes) == 1
     assert np.abs(np.array(page["boxes"][0]) - boxes[0]).max() < 0.01 * boxes[0][2], (page["boxes"], boxes)
@@ -145,7 +147,7 @@ def test_live_points_agree_with_python(live_page):
     at_box = np.linalg.norm(np.array(page["atBox"]).reshape(68, 2) - expected.points, axis=1).mean() / eyes
     assert fl.spec.smoothing  # lite's own filter parameters, on both sides
     filt = FaceFilter(**dict(fl.spec.smoothing))
-    smoothed = np.array([filt(p, t) for t, p in raw])
+    smoothed = np.array([filt(p, t, frames=n) for t, p, n in raw])
     smoothing = np.abs(np.array(page["smoothed"]).reshape(-1, 68, 2) - smoothed).max()
     print(f"page vs Python, mean point distance in eye distances ({eyes:.0f} px): at the detector's boxes {found:.4f}, "
           f"at one box {at_box:.4f}; smoothing: {smoothing:.5f} px at most")

@@ -36,6 +36,16 @@ def test_a_moving_turning_growing_face_is_followed_without_lag(fps):
     assert max(errors[fps // 2:]) < 1.0  # pixels, at 300 px/s: less than a tenth of a frame's motion
 
 
+@pytest.mark.parametrize("frames, share", [(1, 1 / 2), (3, 1 / 4)])
+def test_a_start_counts_as_the_frames_it_stands_for(frames, share):
+    """The first frames are averaged: a start standing for three frames (FaceTracker.starts)
+    takes a quarter of the next frame's shift, a single frame half."""
+    flt = FaceFilter()
+    flt(SHAPE + 300, 0.0, frames=frames)
+    out = flt(SHAPE + [300.3, 300], 1 / 30)
+    np.testing.assert_allclose(out - (SHAPE + 300), np.broadcast_to([0.3 * share, 0], SHAPE.shape), atol=2e-3)
+
+
 def test_a_repeated_timestamp_starts_afresh():
     flt = FaceFilter()
     flt(SHAPE, 0.0)

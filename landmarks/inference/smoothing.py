@@ -43,8 +43,8 @@ class OneEuro:
         self.x = self.dx = None
         self.n = 0
 
-    def __call__(self, value: np.ndarray, dt: float, weights=1.0) -> np.ndarray:
-        self.n += 1
+    def __call__(self, value: np.ndarray, dt: float, weights=1.0, frames: int = 1) -> np.ndarray:
+        self.n += frames  # how many frames ``value`` stands for
         if self.x is None:
             self.x, self.dx = value.copy(), np.zeros_like(value)
             return self.x
@@ -62,7 +62,9 @@ class OneEuro:
 
 class FaceFilter:
     """Smoothed points of one face, frame after frame: ``filter(points, t)`` with ``t`` in
-    seconds.  A frame no later than the last one starts the filter afresh."""
+    seconds.  A frame no later than the last one starts the filter afresh.  ``frames``: how
+    many frames the points stand for, in the average of the first frames (a start averaged
+    over several crops: ``FaceTracker.starts``)."""
 
     def __init__(self, motion=MOTION, shape=SHAPE):
         self.motion = OneEuro(*motion)
@@ -71,7 +73,7 @@ class FaceFilter:
         self.last: float | None = None
         self.params = (motion, shape)
 
-    def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
+    def __call__(self, points: np.ndarray, t: float, frames: int = 1) -> np.ndarray:
         if points.shape != (NUM_POINTS, 2):
             raise ValueError(f"FaceFilter: expected ({NUM_POINTS}, 2) points, got {points.shape}")
         if self.last is not None and t <= self.last:
@@ -89,8 +91,8 @@ class FaceFilter:
         shape = (z - centre) / a
         motion = np.array([[centre.real, centre.imag, math.log(abs(a)), angle]])
         # speeds in face sizes per second: the shift divided by the face's size
-        m = self.motion(motion, dt, weights=np.array([1 / abs(a), 1 / abs(a), 1, 1]))[0]
-        s = self.shape(np.stack([shape.real, shape.imag], axis=1), dt)
+        m = self.motion(motion, dt, weights=np.array([1 / abs(a), 1 / abs(a), 1, 1]), frames=frames)[0]
+        s = self.shape(np.stack([shape.real, shape.imag], axis=1), dt, frames=frames)
         self.angle = m[3]
         out = math.exp(m[2]) * np.exp(1j * m[3]) * (s[:, 0] + 1j * s[:, 1]) + (m[0] + 1j * m[1])
         return np.stack([out.real, out.imag], axis=1).astype(np.float32)

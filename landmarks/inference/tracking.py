@@ -17,6 +17,12 @@ from ..detection.base import match_detections
 from .landmarker import Face, FaceLandmarker, distinct
 from .smoothing import FaceFilter
 
+# a new face's start (FaceTracker.starts): crops moved by 0.3 % of the box's width, and how
+# many frames their average stands for in the filter (five crops of one frame: part of their
+# noise is the frame's own); benchmarks/experiments.md, round eighteen
+START_SHIFTS = ((0.003, 0), (-0.003, 0), (0, 0.003), (0, -0.003))
+START_FRAMES = 3
+
 
 @dataclass
 class FaceTracker:
@@ -30,6 +36,7 @@ class FaceTracker:
     detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
     settle: int = 2  # extra passes for a newly detected face
     recrop: float = 0.05  # a face whose points' box moved more than this (of its size) is cropped again
+    start: int = 4  # crops moved by a hair whose points start a new face's smoothing (0: its own points)
     faces: list[Face] = field(default_factory=list)  # the last frame's raw faces
     filters: list = field(default_factory=list)  # one per face of ``faces`` (None: not smoothed)
     since_detection: int = 0
@@ -55,8 +62,11 @@ class FaceTracker:
         if not self.smooth:
             self.filters = [None] * len(tracks)
             return self.faces
+        new = [flt is None for _, flt in tracks]
+        starts = iter(self.starts(rgb, [face for (face, _), n in zip(tracks, new) if n]))
         self.filters = [flt or FaceFilter(**dict(self.landmarker.spec.smoothing)) for _, flt in tracks]
-        smoothed = [flt(face.points, now) for (face, _), flt in zip(tracks, self.filters)]
+        smoothed = [flt(next(starts), now, frames=START_FRAMES) if n else flt(face.points, now)
+                    for (face, _), flt, n in zip(tracks, self.filters, new)]
         return [Face(np.array(landmark_box(p), np.float32), p, f.score) for f, p in zip(self.faces, smoothed)]
 
     def follow(self, rgb: np.ndarray) -> list[tuple[Face, object]]:
@@ -99,6 +109,19 @@ class FaceTracker:
             # a new face starts where its track settles instead of drifting there over frames
             new = fl.predict_boxes(rgb, [landmark_box(f.points) for f in new], refine=self.settle - 1)
         return tracked + [(f, None) for f in new]
+
+    def starts(self, rgb: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        """New faces' first points for the filter: each face's points averaged with those of
+        ``start`` crops moved by a hair.  Most of a still track's noise is its crop wandering
+        with the last points, not the sensor, and the filter's first frames are an average of
+        the frames so far: this one counts as ``START_FRAMES``, and a track's first half second
+        is 13-16 % calmer (benchmarks/experiments.md, round eighteen)."""
+        k = min(self.start, len(START_SHIFTS))
+        if not faces or not k:
+            return [f.points for f in faces]
+        boxes = [(x + dx * w, y + dy * w, w, h) for x, y, w, h in (landmark_box(f.points) for f in faces) for dx, dy in START_SHIFTS[:k]]
+        found = self.landmarker.predict_boxes(rgb, boxes)
+        return [np.mean([f.points, *(g.points for g in found[i * k:(i + 1) * k])], axis=0) for i, f in enumerate(faces)]
 
     @staticmethod
     def without_duplicates(tracks: list) -> list:

@@ -211,11 +211,14 @@ function moved(a, b) {  // tracking._moved
   return Math.max(shift, Math.abs(b[2] + b[3] - a[2] - a[3]) / 2) / size;
 }
 
+// tracking.START_SHIFTS, START_FRAMES: a new face's start
+const START_SHIFTS = [[0.003, 0], [-0.003, 0], [0, 0.003], [0, -0.003]], START_FRAMES = 3;
+
 // tracking.FaceTracker: the detector now and then, the previous points' box in between
 export class FaceTracker {
   // smoothing: the model's FaceFilter parameters ({} : the defaults)
-  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 2, recrop = 0.05, smoothing = {} } = {}) {
-    Object.assign(this, { fl: landmarker, smooth, detectEvery, settle, recrop, smoothing, faces: [], filters: [], sinceDetection: 0, detections: 0, frames: 0 });
+  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 2, recrop = 0.05, start = 4, smoothing = {} } = {}) {
+    Object.assign(this, { fl: landmarker, smooth, detectEvery, settle, recrop, start, smoothing, faces: [], filters: [], sinceDetection: 0, detections: 0, frames: 0 });
   }
 
   // faces of this frame, largest first: {box, points (smoothed), raw, score}; t in seconds
@@ -230,10 +233,28 @@ export class FaceTracker {
     }
     tracks = distinct(tracks.map((tr) => ({ ...tr, box: landmarkBox(tr.points) })), (f) => -f.box[2] * f.box[3]);
     this.faces = tracks;
+    const starts = this.smooth ? await this.starts(frame, tracks.filter((tr) => !tr.filter)) : [];
     this.filters = tracks.map((tr) => tr.filter || new FaceFilter(this.smoothing));
+    let fresh = 0;
     return tracks.map((tr, i) => {
-      const points = this.smooth ? this.filters[i].filter(tr.points, t) : tr.points;
+      const points = !this.smooth ? tr.points
+        : tr.filter ? this.filters[i].filter(tr.points, t) : this.filters[i].filter(starts[fresh++], t, START_FRAMES);
       return { box: landmarkBox(points), points, raw: tr.points, score: tr.score };
+    });
+  }
+
+  async starts(frame, faces) {  // tracking.FaceTracker.starts: points averaged with those of crops moved by a hair
+    const k = Math.min(this.start, START_SHIFTS.length);
+    if (!faces.length || !k) return faces.map((f) => f.points);
+    const boxes = faces.flatMap((f) => {
+      const [x, y, w, h] = landmarkBox(f.points);
+      return START_SHIFTS.slice(0, k).map(([dx, dy]) => [x + dx * w, y + dy * w, w, h]);
+    });
+    const found = await this.fl.predictBoxes(frame, boxes);
+    return faces.map((f, i) => {
+      const sum = Float64Array.from(f.points);
+      for (const g of found.slice(i * k, (i + 1) * k)) g.points.forEach((v, j) => { sum[j] += v; });
+      return Float32Array.from(sum, (v) => v / (k + 1));
     });
   }
 

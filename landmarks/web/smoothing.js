@@ -13,8 +13,8 @@ class OneEuro {  // rows x d values; the rows of a group share one cutoff from t
     Object.assign(this, { minCutoff, beta, dCutoff, groups, x: null, dx: null, n: 0 });
   }
 
-  filter(value, d, dt, weights) {  // value: Float64Array of rows * d
-    this.n++;
+  filter(value, d, dt, weights, frames = 1) {  // value: Float64Array of rows * d, standing for `frames` frames
+    this.n += frames;
     if (!this.x) { this.x = Float64Array.from(value); this.dx = new Float64Array(value.length); return this.x; }
     const ad = alpha(this.dCutoff, dt), rows = value.length / d;
     for (let i = 0; i < value.length; i++) this.dx[i] += ad * ((value[i] - this.x[i]) / dt - this.dx[i]);
@@ -35,7 +35,7 @@ class OneEuro {  // rows x d values; the rows of a group share one cutoff from t
   }
 }
 
-export class FaceFilter {  // filter(points: 136 values x, y, ..., t seconds) -> smoothed points
+export class FaceFilter {  // filter(points: 136 values x, y, ..., t seconds, frames they stand for) -> smoothed points
   // motion, shape: [min cutoff, beta, speed cutoff] (the model's config.json "smoothing")
   constructor({ motion = MOTION, shape = SHAPE } = {}) { this.params = { motion, shape }; this.reset(); }
 
@@ -47,7 +47,7 @@ export class FaceFilter {  // filter(points: 136 values x, y, ..., t seconds) ->
     this.angle = 0;
   }
 
-  filter(points, t) {
+  filter(points, t, frames = 1) {
     if (this.last !== null && t <= this.last) this.reset();
     const dt = this.last === null ? 0 : t - this.last, n = points.length / 2;
     this.last = t;
@@ -78,8 +78,8 @@ export class FaceFilter {  // filter(points: 136 values x, y, ..., t seconds) ->
       shape[2 * i] = (zr * re + zi * im) / d2; shape[2 * i + 1] = (zi * re - zr * im) / d2;
     }
     // speeds in face sizes per second: the shift divided by the face's size
-    const m = this.motion.filter([mx, my, Math.log(mag), angle], 4, dt, [1 / mag, 1 / mag, 1, 1]);
-    const s = this.shape.filter(shape, 2, dt);
+    const m = this.motion.filter([mx, my, Math.log(mag), angle], 4, dt, [1 / mag, 1 / mag, 1, 1], frames);
+    const s = this.shape.filter(shape, 2, dt, null, frames);
     this.angle = m[3];
     const k = Math.exp(m[2]), c = Math.cos(m[3]) * k, sn = Math.sin(m[3]) * k, out = new Float32Array(2 * n);
     for (let i = 0; i < n; i++) {
