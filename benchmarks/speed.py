@@ -74,16 +74,16 @@ def interleaved(systems: dict, frames: list, block: int = 10) -> dict[str, tuple
     found = dict.fromkeys(names, 0)
     for turn, start in enumerate(range(0, len(frames), block)):
         k = turn % len(names)
+        stop = min(start + block, len(frames))
         for name in names[k:] + names[:k]:
             fn = systems[name]
-            for i in range(start, min(start + block, len(frames))):
-                if isinstance(fn, MediaPipeClip):
+            if isinstance(fn, MediaPipeClip):
+                for i in range(start, stop):
                     t, found[name] = fn(i)
-                else:
-                    t0 = time.perf_counter()
-                    found[name] = fn(frames[i])
-                    t = 1000 * (time.perf_counter() - t0)
-                ms[name].append(t)
+                    ms[name].append(t)
+            else:
+                t, found[name] = timed(fn, frames[start:stop])
+                ms[name].extend(t)
     return {name: (np.array(ms[name]), found[name]) for name in names}
 
 

@@ -61,6 +61,7 @@ class Mouth:
         self.iod = np.linalg.norm(points[36] - points[45])
         self.lips = (points[61:64, 1].mean() + points[65:68, 1].mean()) / 2  # between the inner lips
         self.x = points[48:68, 0].mean()
+        self._maps = (None, None)  # (image size, time), cv2.remap's maps
 
     def weight(self, xy: np.ndarray) -> np.ndarray:
         """How much of the drop each (..., 2) point takes, 0 to 1."""
@@ -74,16 +75,23 @@ class Mouth:
         return points + np.stack([np.zeros(len(points)), self.drop(t) * self.weight(points)], axis=1)
 
     def warp(self, image: np.ndarray, t: float) -> np.ndarray:
-        """The image as the moved face shows it.  Each column's points only move down, more the
-        lower they are, so the inverse map is each column's forward map interpolated back."""
-        h, w = image.shape[:2]
+        """The image as the moved face shows it (a frame's layer, then its alpha: the maps of
+        the last size and time are kept)."""
+        key = (image.shape[:2], t)
+        if self._maps[0] != key:
+            self._maps = (key, self.maps(*image.shape[:2], t))
+        map_x, map_y = self._maps[1]
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def maps(self, h: int, w: int, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """cv2.remap's maps at time ``t``.  Each column's points only move down, more the lower
+        they are, so the inverse map is each column's forward map interpolated back."""
         ys = np.arange(h, dtype=np.float64)
         map_y = np.empty((h, w), np.float32)
         for x in range(w):
             forward = ys + self.drop(t) * self.weight(np.stack([np.full(h, x), ys], axis=1))
             map_y[:, x] = np.interp(ys, forward, ys)
-        map_x = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w))
-        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return np.broadcast_to(np.arange(w, dtype=np.float32), (h, w)), map_y
 
 
 class Scene:
