@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     ev.add_argument("--detector", choices=["blazeface", "fast", "haar"], default="blazeface",
                     help="with --boxes detector (default: blazeface)")
     ev.add_argument("--refine", type=int, help="with --boxes detector: passes re-cropped at the points found "
-                    "(default: the detector's, 1 for blazeface, 2 for the cascades)")
+                    "(default: the detector's, 0 for blazeface, 2 for the cascades)")
     ev.add_argument("--crop-model", help="with --boxes detector: a lighter model whose passes find the crops before --model "
                     "reads the points (default: the model's own, lite for the bundled full; none: the model alone)")
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")

@@ -30,7 +30,7 @@ def inside(points, box, margin=0.1) -> float:
 
 
 def test_default_is_blazeface_and_the_cascades_stay_available(landmarker):
-    assert isinstance(landmarker.detector, BlazeFaceDetector) and landmarker.refine == 1
+    assert isinstance(landmarker.detector, BlazeFaceDetector) and landmarker.refine == 0
     haar = FaceLandmarker(landmarker.model, detector="haar")
     assert isinstance(haar.detector, HaarDetector) and haar.refine == 2
     assert isinstance(FaceLandmarker(landmarker.model, detector="fast").detector, FastDetector)
@@ -130,6 +130,25 @@ def test_the_apps_examples_show_every_face_they_hold(landmarker, tmp_path):
         assert all(f.score > 0.8 for f in faces), [f.score for f in faces]
 
 
+def test_blazeface_boxes_are_the_landmark_boxes_its_keypoints_predict(test_records):
+    """BlazeFace reports the tight landmark box its box and six keypoints predict
+    (benchmarks/box_calibration.py): closer to the test faces' boxes than its own box with the
+    one calibration that fits all faces best (the median offset and size)."""
+    from landmarks.detection.base import match_detections, to_landmark_boxes
+
+    detector, median = BlazeFaceDetector(), (0.000, 0.093, 0.879, 0.859)
+    fitted, calibrated = [], []
+    for rec in test_records[::10]:
+        rgb, truth = to_rgb_array(rec.image), landmark_box(rec.points)
+        own, _, _ = detector.detections(rgb)
+        boxes, _ = detector(rgb)
+        (i,), (j,) = match_detections([truth], own), match_detections([truth], boxes)
+        calibrated.append(iou(truth, to_landmark_boxes(own[i], median)[0]))
+        fitted.append(iou(truth, boxes[j]))
+    print(f"mean IoU with the landmark box over {len(fitted)} test faces: fitted {np.mean(fitted):.3f}, one calibration {np.mean(calibrated):.3f}")
+    assert np.mean(fitted) > 0.85 and np.mean(fitted) > np.mean(calibrated) + 0.05
+
+
 def test_damaged_detector_weights_are_one_clear_line(tmp_path, monkeypatch):
     import landmarks.detection.blazeface as blazeface
 
@@ -139,3 +158,12 @@ def test_damaged_detector_weights_are_one_clear_line(tmp_path, monkeypatch):
     with pytest.raises(DetectorError, match="cannot load the face detector .*reinstall the package") as e:
         BlazeFaceDetector()
     assert "\n" not in str(e.value)
+
+
+def test_a_damaged_box_fit_is_one_clear_line(tmp_path):
+    broken = tmp_path / "blazeface_box_fit.json"
+    for text in ("{", '{"fit": [[1, 2], [3, 4]]}'):
+        broken.write_text(text)
+        with pytest.raises(DetectorError, match="cannot load the face detector .*reinstall the package") as e:
+            BlazeFaceDetector(box_fit=broken)
+        assert "\n" not in str(e.value)

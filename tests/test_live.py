@@ -154,7 +154,7 @@ def test_live_points_agree_with_python(live_page):
     assert found < 0.01 and at_box < 0.01
     assert abs(page["score"] - expected.score) < 0.01
     assert page["minScore"] == fl.min_score  # the model's own threshold, as in Python
-    assert page["refine"] == fl.refine == 2  # and its passes in a detector's box (BlazeFace's 1, lite's 1 more)
+    assert page["refine"] == fl.refine == 1  # and its passes in a detector's box (BlazeFace's 0, lite's 1 more)
     assert smoothing < 1e-3
 
 

@@ -1,5 +1,6 @@
 """What every detector shares: a callable ``(rgb, min_face) -> (boxes, scores)`` whose
-``calibration`` maps its boxes to the tight landmark boxes the model was trained on and whose
+``calibration`` maps its boxes to the tight landmark boxes the model was trained on (None:
+it returns those already) and whose
 ``refine`` says how many re-cropping passes its boxes need (``FaceLandmarker``); its one error;
 and matching detections to known faces."""
 from __future__ import annotations
@@ -14,7 +15,10 @@ class DetectorError(RuntimeError):
 
 
 def to_landmark_boxes(boxes: np.ndarray, calibration) -> np.ndarray:
-    """Detector boxes (N, 4) -> the landmark boxes they most likely hold."""
+    """Detector boxes (N, 4) -> the landmark boxes they most likely hold (``calibration`` None:
+    the detector's boxes are landmark boxes already)."""
+    if calibration is None:
+        return np.asarray(boxes, np.float64).reshape(-1, 4)
     centred = to_centred(np.asarray(boxes, np.float64).reshape(-1, 4))
     side = centred[:, 2:3]  # the calibration is in units of the detector box's width
     return from_centred(np.concatenate([centred[:, :2] + side * calibration[:2], side * calibration[2:]], axis=1))

@@ -98,15 +98,16 @@ class FaceLandmarker:
     (pip models; default: the model's ``ModelSpec.face_threshold``).  ``refine``:
     after the first pass on the detector's box, crop again around the found points this many
     times -- the model then sees the box it was trained on, whatever the detector's idea of a
-    face box (default: the detector's ``refine``, 1 for BlazeFace and 2 for the cascades, plus
-    the model's ``ModelSpec.extra_refine``, 1 for ``lite``; README, Results).
+    face box (default: the detector's ``refine``, 0 for BlazeFace, whose keypoints place its
+    boxes, and 2 for the cascades, plus the model's ``ModelSpec.extra_refine``, 1 for ``lite``;
+    README, Results).
     ``crop_model``: a lighter model (name, folder, repo id or ``LoadedModel``) whose passes
     find the crops in the detector's boxes, ``refine`` + 1 of them, before this model reads
     the points once (default: the model's ``ModelSpec.crop_model``, ``lite`` for the bundled
     ``full``; ``False``: none).
     ``detector``: ``"blazeface"`` (default: MediaPipe's full-range BlazeFace on ONNX
-    Runtime), ``"fast"`` (a shrunk, permissive cascade with rotated passes, its candidates
-    judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
+    Runtime, its boxes the landmark boxes its keypoints predict), ``"fast"`` (a shrunk,
+    permissive cascade with rotated passes, its candidates judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
     neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
     """
 

@@ -34,7 +34,9 @@ class FaceTracker:
     landmarker: FaceLandmarker | None = None  # None: the bundled `lite` model (under half of `full`'s cost a frame)
     smooth: bool = True
     detect_every: int = 15  # frames; at the app's 10 frames/s a new face appears within 1.5 s
-    settle: int = 2  # extra passes for a newly detected face
+    # extra passes for a newly detected face: with the detector's own, four (`full`) or five (`lite`)
+    # passes in all, as round eight tuned them (BlazeFace's boxes need none since round nineteen)
+    settle: int = 3
     recrop: float = 0.05  # a face whose points' box moved more than this (of its size) is cropped again
     start: int = 4  # crops moved by a hair whose points start a new face's smoothing (0: its own points)
     faces: list[Face] = field(default_factory=list)  # the last frame's raw faces

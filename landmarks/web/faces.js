@@ -6,7 +6,6 @@
 import { FaceFilter } from "./smoothing.js";
 
 const STRIDE = 4, ALIGN = 32, SMALLEST = 20, LARGEST = 128, STEP = 4;  // blazeface.py
-const CALIBRATION = [0.0, 0.093, 0.879, 0.859];  // BlazeFaceDetector.calibration
 
 export function landmarkBox(p) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -108,9 +107,10 @@ function crop(img, reg, size, out, offset) {
 
 export class Landmarker {
   // sessions: {landmarks, detector}, each with ONNX Runtime's run(feeds) on plain {data, dims}
-  // tensors (pool.js); pre: config.json's "preprocess"; minScore, refine: FaceLandmarker's
-  constructor(sessions, pre, minScore, refine, minFace = 40) {
-    Object.assign(this, { sessions, pre, minScore, refine, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280 });
+  // tensors (pool.js); pre: config.json's "preprocess"; minScore, refine: FaceLandmarker's;
+  // boxFit: blazeface_box_fit.json's 9 x 4 "fit" (1, then four keypoints' x and y)
+  constructor(sessions, pre, minScore, refine, boxFit, minFace = 40) {
+    Object.assign(this, { sessions, pre, minScore, refine, boxFit, minFace, minConfidence: 0.5, nmsIou: 0.3, maxSide: 1280 });
   }
 
   // Faces (boxes the points' own) for tight landmark boxes, all in one batch; `refine` more passes
@@ -139,7 +139,8 @@ export class Landmarker {
     });
   }
 
-  // BlazeFaceDetector.__call__: boxes of all passes, small ones dropped, suppressed, largest first
+  // BlazeFaceDetector.__call__: boxes of all passes, small ones dropped, suppressed, mapped to
+  // landmark boxes by their keypoints, largest first
   async detect(frame) {
     const img = (frame.rgb ||= rgb(frame)), { width: w, height: h } = img;
     const scales = [Math.min(1, SMALLEST / this.minFace, this.maxSide / Math.max(h, w))];
@@ -157,23 +158,24 @@ export class Landmarker {
       for (let k = 0; k < logit.length; k++) {
         const conf = 1 / (1 + Math.exp(-Math.max(-80, Math.min(80, logit[k]))));
         if (conf < this.minConfidence) continue;
-        const ax = ((k % gw) + 0.5) * STRIDE, ay = (Math.floor(k / gw) + 0.5) * STRIDE, r = reg.subarray(k * 16, k * 16 + 4);
+        const ax = ((k % gw) + 0.5) * STRIDE, ay = (Math.floor(k / gw) + 0.5) * STRIDE, r = reg.subarray(k * 16, k * 16 + 16);
         const box = [(r[0] + ax - r[2] / 2) / scale, (r[1] + ay - r[3] / 2) / scale, r[2] / scale, r[3] / scale];
-        if (box[2] >= this.minFace) cands.push({ box, conf });
+        const keypoints = Array.from({ length: this.boxFit.length - 1 }, (_, j) => (r[4 + j] + (j % 2 ? ay : ax)) / scale);
+        if (box[2] >= this.minFace) cands.push({ box, conf, keypoints });
       }
     }
     // cv2.dnn.NMSBoxes: by confidence, each kept unless it overlaps a kept one by more than nmsIou
     const kept = [];
     for (const c of cands.sort((a, b) => b.conf - a.conf)) if (kept.every((k) => iou(k.box, c.box) <= this.nmsIou)) kept.push(c);
-    return kept.map((c) => c.box).sort((a, b) => b[2] * b[3] - a[2] * a[3]);
+    return kept.map((c) => this.keypointBox(c)).sort((a, b) => b[2] * b[3] - a[2] * a[3]);
   }
 
-  // FaceLandmarker.landmark_boxes: detector boxes -> tight landmark boxes (BlazeFace's calibration)
-  landmarkBoxes(boxes) {
-    return boxes.map(([x, y, w, h]) => {
-      const cx = x + w / 2 + w * CALIBRATION[0], cy = y + h / 2 + w * CALIBRATION[1], bw = w * CALIBRATION[2], bh = w * CALIBRATION[3];
-      return [cx - bw / 2, cy - bh / 2, bw, bh];
-    });
+  // blazeface.keypoint_boxes: 1 and the eyes', nose tip's and mouth's x, y relative to the box's
+  // centre, in box widths, times the fit: the landmark box's centre offset and size, in box widths
+  keypointBox({ box: [x, y, w, h], keypoints }) {
+    const cx = x + w / 2, cy = y + h / 2, features = [1, ...keypoints.map((v, j) => (v - (j % 2 ? cy : cx)) / w)];
+    const [dx, dy, bw, bh] = [0, 1, 2, 3].map((c) => w * features.reduce((s, f, i) => s + f * this.boxFit[i][c], 0));
+    return [cx + dx - bw / 2, cy + dy - bh / 2, bw, bh];
   }
 
   confident(face) {  // FaceLandmarker.confident
@@ -182,7 +184,7 @@ export class Landmarker {
 
   // FaceLandmarker.from_detections
   async fromDetections(frame, boxes) {
-    const faces = (await this.predictBoxes(frame, this.landmarkBoxes(boxes), this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter((f) => this.confident(f));
+    const faces = (await this.predictBoxes(frame, boxes, this.refine)).map((f, i) => ({ ...f, box: boxes[i] })).filter((f) => this.confident(f));
     return distinct(faces, (f) => -f.score).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 }
@@ -217,7 +219,7 @@ const START_SHIFTS = [[0.003, 0], [-0.003, 0], [0, 0.003], [0, -0.003]], START_F
 // tracking.FaceTracker: the detector now and then, the previous points' box in between
 export class FaceTracker {
   // smoothing: the model's FaceFilter parameters ({} : the defaults)
-  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 2, recrop = 0.05, start = 4, smoothing = {} } = {}) {
+  constructor(landmarker, { smooth = true, detectEvery = 15, settle = 3, recrop = 0.05, start = 4, smoothing = {} } = {}) {
     Object.assign(this, { fl: landmarker, smooth, detectEvery, settle, recrop, start, smoothing, faces: [], filters: [], sinceDetection: 0, detections: 0, frames: 0 });
   }
 
@@ -269,7 +271,7 @@ export class FaceTracker {
 
   async addDetections(frame, tracked) {  // a detection of a tracked face costs no network pass
     const boxes = await this.fl.detect(frame);
-    const match = matchDetections(tracked.map((f) => landmarkBox(f.points)), this.fl.landmarkBoxes(boxes));
+    const match = matchDetections(tracked.map((f) => landmarkBox(f.points)), boxes);
     const taken = new Set(match.filter((m) => m !== null)), untracked = boxes.filter((b, i) => !taken.has(i));
     let fresh = untracked.length ? await this.fl.fromDetections(frame, untracked) : [];
     if (fresh.length && this.settle) fresh = await this.fl.predictBoxes(frame, fresh.map((f) => landmarkBox(f.points)), this.settle - 1);

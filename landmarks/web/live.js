@@ -48,7 +48,7 @@ async function load(root, cfg) {
     { module: got[0], glue: got[1], wasm: got[2] }, { landmarks: got[3], detector: got[4] });
   $(root, "#live-load").hidden = true;
   const sessions = { landmarks: pool.session("landmarks"), detector: pool.session("detector") };
-  const landmarker = new Landmarker(sessions, cfg.preprocess, cfg.minScore, cfg.refine);
+  const landmarker = new Landmarker(sessions, cfg.preprocess, cfg.minScore, cfg.refine, cfg.boxFit);
   return { tracker: new FaceTracker(landmarker, { smoothing: cfg.smoothing }), pool };
 }
 

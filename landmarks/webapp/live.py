@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.scheme import CLOSED, REGIONS
-from ..detection.blazeface import WEIGHTS as DETECTOR, BlazeFaceDetector
+from ..detection.blazeface import WEIGHTS as DETECTOR, BlazeFaceDetector, read_box_fit
 from ..face.drawing import REGIONS as COLOURS
 from ..model.folder import NAMED, ONNX_FILE, ModelSpec, read_config
 
@@ -66,6 +66,7 @@ class LiveFiles:
             "preprocess": model_config["preprocess"],
             "minScore": spec.face_threshold,  # FaceLandmarker.min_score
             "refine": spec.refine_after(BlazeFaceDetector.refine),  # FaceLandmarker.refine
+            "boxFit": read_box_fit().tolist(),  # BlazeFace's boxes and keypoints -> landmark boxes
             "smoothing": dict(spec.smoothing),  # FaceTracker's FaceFilter
             "ort": {"base": CDN.format(version=version), "version": version, "files": package["integrity"]},
             "parts": [{"points": list(REGIONS[name]), "closed": name in CLOSED, "colour": _colour(REGIONS[name][0])} for name in REGIONS],
