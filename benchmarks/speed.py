@@ -101,13 +101,17 @@ DLIB, MEDIAPIPE = "dlib HOG + 68-point predictor", "MediaPipe Face Mesh (video m
 
 
 def start_mediapipe(clips: dict) -> MediaPipe | None:
-    """The MediaPipe process, answering; None where it cannot start (the error is printed)."""
+    """The MediaPipe process, answering; None where it cannot start (the error is printed, the
+    process and its folder are gone)."""
+    mediapipe = None
     try:
         mediapipe = MediaPipe(clips)
         mediapipe.frame(1, 0)  # started and answering
         return mediapipe
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         print(f"MediaPipe: {e}", file=sys.stderr)
+        if mediapipe is not None:
+            mediapipe.close()
         return None
 
 

@@ -107,8 +107,9 @@ class FaceLandmarker:
     ``full``; ``False``: none).
     ``detector``: ``"blazeface"`` (default: MediaPipe's full-range BlazeFace on ONNX
     Runtime, its boxes the landmark boxes its keypoints predict), ``"fast"`` (a shrunk,
-    permissive cascade with rotated passes, its candidates judged by the network's score), ``"haar"`` (the seed's cascade, scale step 1.1, five
-    neighbours) or a callable ``(rgb, min_face) -> (boxes, scores)``.
+    permissive cascade with rotated passes, its candidates judged by the network's score),
+    ``"haar"`` (the seed's cascade, scale step 1.1, five neighbours) or a callable
+    ``(rgb, min_face) -> (boxes, scores)``.
     """
 
     def __init__(
